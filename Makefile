@@ -1,0 +1,65 @@
+# postback-relay — the two commands: `make run` (local stack) and `make test` (everything CI checks).
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# SAM CLI pins its own dependency versions, so it lives in a virtualenv of its own.
+SAM_VENV ?= .venv-sam
+SAM      := $(SAM_VENV)/bin/sam
+# `sam build` (no container) pip-installs the layer with the runtime's own interpreter, so it needs
+# a python3.13 executable. SAM_PYTHON_PATH is the directory holding it: a python3.13 already on PATH,
+# else the newest pyenv-installed 3.13.x (the pyenv shim alone fails unless 3.13 is the active version).
+SAM_PYTHON_PATH ?= $(shell \
+	if d=$$(python3.13 -c 'import os, sys; print(os.path.dirname(sys.executable))' 2>/dev/null); then echo "$$d"; \
+	elif v=$$(pyenv latest 3.13 2>/dev/null); then echo "$$(pyenv root)/versions/$$v/bin"; fi)
+
+HOST ?= 127.0.0.1
+PORT ?= 3000
+
+.PHONY: install run test lint typecheck cfn-lint pytest validate build bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/postback-relay serve --host $(HOST) --port $(PORT)
+
+test: install lint typecheck cfn-lint pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy
+
+cfn-lint: install
+	$(BIN)/cfn-lint template.yaml
+
+pytest: install
+	$(BIN)/pytest -q
+
+$(SAM): 
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet aws-sam-cli
+
+# No AWS credentials needed: the region only satisfies the SAM translator.
+validate: $(SAM)
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 --template-file template.yaml
+
+# Builds .aws-sam/build (arm64 wheels are fetched with pip --platform; no Docker needed).
+build: $(SAM)
+	@py='$(SAM_PYTHON_PATH)'; if [ -z "$$py" ] || [ ! -x "$$py/python3.13" ]; then \
+		echo "make build: no python3.13 found (the Lambda runtime is python3.13 and 'sam build' needs that" >&2; \
+		echo "  interpreter locally). Install it, e.g. 'pyenv install 3.13', or point SAM_PYTHON_PATH at the" >&2; \
+		echo "  directory containing python3.13: make build SAM_PYTHON_PATH=/path/to/bin" >&2; \
+		exit 1; fi
+	PATH='$(SAM_PYTHON_PATH)':"$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --template-file template.yaml
+
+clean:
+	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""postback-relay: attribution postbacks to Amplitude, nothing lost."""

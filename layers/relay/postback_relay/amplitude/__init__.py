@@ -1,0 +1,1 @@
+"""Talking to Amplitude's ingestion endpoints."""

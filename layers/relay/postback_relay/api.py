@@ -1,0 +1,78 @@
+"""The partner-facing HTTP handler: Powertools routing over API Gateway HTTP API (v2) events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from botocore.exceptions import BotoCoreError, ClientError
+
+from .config import ConfigurationError, get_settings
+from .core import accept_postback
+from .errors import RelayError
+from .inbound import authenticate, read_postback
+from .observability import logger
+from .partners import PartnerAdapter
+from .runtime import get_delivery
+from .secrets import relay_tokens
+
+# Leave the Lambda this much time to answer after the immediate attempt.
+_ANSWER_MARGIN_MS = 300
+
+LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
+
+
+def json_response(status: int, body: dict[str, Any]) -> Response[str]:
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body))
+
+
+def _budget_s(context: LambdaContext | None) -> float:
+    budget_ms = get_settings().sync_budget_ms
+    if context is not None:
+        budget_ms = min(budget_ms, context.get_remaining_time_in_millis() - _ANSWER_MARGIN_MS)
+    return max(0.0, budget_ms / 1000)
+
+
+def partner_resolver(adapter: PartnerAdapter) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver()
+
+    @app.route(f"/v1/postbacks/{adapter.name}", method=["GET", "POST"])
+    def receive_postback() -> Response[str]:
+        event = app.current_event
+        authenticate(event, relay_tokens())
+        raw = read_postback(event, get_settings().max_body_bytes)
+        accepted = accept_postback(adapter, raw, get_delivery(), _budget_s(app.lambda_context))
+        return json_response(accepted.http_status, accepted.body())
+
+    @app.exception_handler(RelayError)  # type: ignore[untyped-decorator]
+    def refuse(error: RelayError) -> Response[str]:
+        logger.info("postback refused", extra={"partner": adapter.name, "status": error.status, "code": error.code})
+        return json_response(error.status, error.body())
+
+    @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]
+    def misconfigured(error: ConfigurationError) -> Response[str]:
+        logger.error("relay misconfigured", extra={"problem": str(error)})
+        return json_response(500, {"error": "the relay is misconfigured; its operators have been alerted"})
+
+    @app.exception_handler([BotoCoreError, ClientError])  # type: ignore[untyped-decorator]
+    def queue_unavailable(error: Exception) -> Response[str]:
+        # We could not take ownership of the postback: say so, so the partner can resend.
+        logger.exception("retry queue unavailable", extra={"partner": adapter.name})
+        return json_response(503, {"error": "the relay could not queue this postback; resend it later"})
+
+    return app
+
+
+def partner_handler(adapter: PartnerAdapter) -> LambdaHandler:
+    """The Lambda entry point for one partner's function."""
+    app = partner_resolver(adapter)
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        return app.resolve(event, context)
+
+    return handler

@@ -1,0 +1,203 @@
+"""`postback-relay`: the local stack and the operator's tools.
+
+postback-relay serve [--host 127.0.0.1] [--port 3000]
+postback-relay dlq list [--json]
+postback-relay dlq replay [--dry-run]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from .config import reset_settings
+
+SAMPLE_POSTBACK = {
+    "event_type": "install",
+    "event_name": "install",
+    "platform": "ios",
+    "idfa": "6D92078A-8246-4BA4-AE5B-76104861E7DC",
+    "idfv": "3F2504E0-4F89-11D3-9A0C-0305E82C3301",
+    "customer_user_id": "user-42",
+    "media_source": "facebook_int",
+    "campaign": "black-friday",
+    "af_adset": "lookalike-us",
+    "af_ad": "video-15s",
+    "af_channel": "instagram",
+    "event_time": "2026-11-23 12:00:00.000",
+    "install_time": "2026-11-23 12:00:00.000",
+}
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .local.stack import LocalStack
+
+    template = Path(args.template)
+    if not template.exists():
+        print(f"error: {template} not found: run serve from the repository root or pass --template", file=sys.stderr)
+        return 2
+    stack = LocalStack(template, host=args.host, port=args.port).start()
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    payload = json.dumps(SAMPLE_POSTBACK)
+    print(f"postback-relay local stack on {stack.url}")
+    for route in stack.template.routes:
+        print(f"  {route.method:5} {stack.url}{route.path}  ->  {route.function.logical_id}")
+    print(f"  GET   {stack.url}/health")
+    amplitude = stack.state.amplitude_url
+    print(f"Amplitude: {amplitude}" + ("  (built-in stand-in; see /_sink/received)" if stack.sink else ""))
+    print(f"Relay token: {stack.relay_token}")
+    print("Try a postback:")
+    print(
+        f"  curl -sS -X POST '{stack.url}/v1/postbacks/appsflyer?token={stack.relay_token}' "
+        f"-H 'Content-Type: application/json' -d '{payload}'"
+    )
+    if stack.sink:
+        print(f"Then see what Amplitude received:  curl -sS {amplitude}/_sink/received")
+    print("Dead letters (another shell, same directory):  postback-relay dlq list --json")
+    sys.stdout.flush()
+    try:
+        while not stopped.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    return 0
+
+
+def _use_local_stack_if_needed(args: argparse.Namespace) -> None:
+    """Point at `serve`'s queues unless the user named queues (flags or environment)."""
+    from .local.stack import STATE_FILE, StackState
+
+    if args.dlq_url or args.retry_queue_url or os.environ.get("RELAY_DLQ_URL"):
+        if args.dlq_url:
+            os.environ["RELAY_DLQ_URL"] = args.dlq_url
+        if args.retry_queue_url:
+            os.environ["RELAY_RETRY_QUEUE_URL"] = args.retry_queue_url
+        reset_settings()
+        return
+    state = StackState.read(Path(args.state_file) if args.state_file else STATE_FILE)
+    if state is None:
+        raise SystemExit(
+            "error: no queues configured: start `postback-relay serve` in this directory, "
+            "or pass --dlq-url/--retry-queue-url (or set RELAY_DLQ_URL/RELAY_RETRY_QUEUE_URL)"
+        )
+    os.environ.update(
+        {
+            "AWS_ENDPOINT_URL": state.endpoint_url,
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "RELAY_DLQ_URL": state.dlq_url,
+            "RELAY_RETRY_QUEUE_URL": state.retry_queue_url,
+        }
+    )
+    reset_settings()
+
+
+def _dead_letters() -> tuple[Any, list[tuple[Any, Any]]]:
+    from .messages import DeadLetter
+    from .queues import DeadLetterQueue
+
+    queue = DeadLetterQueue()
+    now_ms = int(time.time() * 1000)
+    letters = [(message, DeadLetter.from_queue_body(message.body, now_ms)) for message in queue.drain()]
+    return queue, letters
+
+
+def _dlq_list(args: argparse.Namespace) -> int:
+    _use_local_stack_if_needed(args)
+    queue, letters = _dead_letters()
+    # Listing must not consume: make every message visible again at once.
+    queue.release([message.receipt_handle for message, _ in letters])
+    if args.json:
+        print(json.dumps([{"message_id": m.message_id, **letter.model_dump(mode="json")} for m, letter in letters]))
+        return 0
+    if not letters:
+        print("The dead-letter queue is empty.")
+        return 0
+    for message, letter in letters:
+        endpoint = letter.call.endpoint if letter.call else "-"
+        print(
+            f"{message.message_id}  {letter.reason:<18} status={letter.status} attempts={letter.attempts} "
+            f"partner={letter.partner} endpoint={endpoint}  {letter.error or ''}"
+        )
+    print(f"{len(letters)} dead letter(s).")
+    return 0
+
+
+def _dlq_replay(args: argparse.Namespace) -> int:
+    from .messages import RetryMessage
+    from .queues import RetryQueue
+
+    _use_local_stack_if_needed(args)
+    queue, letters = _dead_letters()
+    retry_queue = RetryQueue()
+    replayed, kept = 0, []
+    for message, letter in letters:
+        if letter.call is None or letter.partner is None:
+            kept.append(message.receipt_handle)
+            continue
+        if not args.dry_run:
+            retry = RetryMessage(
+                partner=letter.partner,
+                call=letter.call,
+                attempts=0,
+                received_at_ms=letter.received_at_ms or letter.dead_lettered_at_ms,
+            )
+            retry_queue.put(retry, delay_s=0)
+            queue.delete(message.receipt_handle)  # only after the retry queue holds it
+        else:
+            kept.append(message.receipt_handle)
+        replayed += 1
+    queue.release(kept)
+    verb = "would replay" if args.dry_run else "replayed"
+    unreadable = len(letters) - replayed
+    print(f"{verb} {replayed} dead letter(s) through the retry queue; {unreadable} unreadable left in place.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="postback-relay", description=__doc__.split("\n\n")[0] if __doc__ else "")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the local stack (no Docker)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=3000)
+    serve.add_argument("--template", default="template.yaml")
+    serve.set_defaults(run=_serve)
+
+    dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter queue")
+    dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
+    for name, run, help_text in (
+        ("list", _dlq_list, "print the dead letters with their reasons"),
+        ("replay", _dlq_replay, "send every dead letter back through the retry queue"),
+    ):
+        sub = dlq_commands.add_parser(name, help=help_text)
+        sub.add_argument("--dlq-url", default="", help="dead-letter queue URL (default: RELAY_DLQ_URL or serve's)")
+        sub.add_argument("--retry-queue-url", default="", help="retry queue URL (default: RELAY_RETRY_QUEUE_URL)")
+        sub.add_argument("--state-file", default="", help=argparse.SUPPRESS)
+        sub.set_defaults(run=run)
+        if name == "list":
+            sub.add_argument("--json", action="store_true", help="print a JSON list")
+        else:
+            sub.add_argument("--dry-run", action="store_true", help="say what would be replayed, change nothing")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.run(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

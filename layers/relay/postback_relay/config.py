@@ -1,0 +1,65 @@
+"""Settings from the environment, validated once per container.
+
+Locally the secrets come straight from the environment (AMPLITUDE_API_KEY, RELAY_TOKEN); in AWS
+the template passes the names of SSM parameters or Secrets Manager secrets instead.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+AMPLITUDE_BASE_URLS = {"us": "https://api2.amplitude.com", "eu": "https://api.eu.amplitude.com"}
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, populate_by_name=True)
+
+    amplitude_region: Literal["us", "eu"] = Field(default="us", alias="AMPLITUDE_REGION")
+    amplitude_api_url: str = Field(default="", alias="AMPLITUDE_API_URL")
+    amplitude_api_key: str = Field(default="", alias="AMPLITUDE_API_KEY", repr=False)
+    amplitude_api_key_parameter: str = Field(default="", alias="AMPLITUDE_API_KEY_PARAMETER")
+    relay_token: str = Field(default="", alias="RELAY_TOKEN", repr=False)
+    relay_token_parameter: str = Field(default="", alias="RELAY_TOKEN_PARAMETER")
+    secret_store: Literal["ssm", "secretsmanager"] = Field(default="ssm", alias="RELAY_SECRET_STORE")
+    secret_max_age_s: int = Field(default=300, ge=0, alias="RELAY_SECRET_MAX_AGE_S")
+
+    retry_queue_url: str = Field(default="", alias="RELAY_RETRY_QUEUE_URL")
+    dlq_url: str = Field(default="", alias="RELAY_DLQ_URL")
+    retry_base_delay_s: float = Field(default=30.0, ge=0, alias="RELAY_RETRY_BASE_DELAY_S")
+    max_attempts: int = Field(default=10, ge=1, alias="RELAY_MAX_ATTEMPTS")
+
+    # The partner is waiting: the immediate attempt must fit well inside its ~2 s timeout.
+    sync_budget_ms: int = Field(default=800, ge=0, alias="RELAY_SYNC_BUDGET_MS")
+    connect_timeout_s: float = Field(default=0.5, gt=0, alias="AMPLITUDE_CONNECT_TIMEOUT_S")
+    # The retry consumer has no one waiting and can give Amplitude longer.
+    retry_timeout_s: float = Field(default=10.0, gt=0, alias="AMPLITUDE_RETRY_TIMEOUT_S")
+
+    max_body_bytes: int = Field(default=64 * 1024, gt=0, alias="RELAY_MAX_BODY_BYTES")
+
+    @property
+    def amplitude_base_url(self) -> str:
+        return (self.amplitude_api_url or AMPLITUDE_BASE_URLS[self.amplitude_region]).rstrip("/")
+
+
+class ConfigurationError(RuntimeError):
+    """The deployment is misconfigured; the message says which variable."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    known = {field.alias for field in Settings.model_fields.values() if field.alias}
+    values = {name: os.environ[name] for name in known if os.environ.get(name, "") != ""}
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as error:
+        problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in error.errors())
+        raise ConfigurationError(f"invalid configuration: {problems}") from error
+
+
+def reset_settings() -> None:
+    """Forget cached settings (tests and `serve` change the environment)."""
+    get_settings.cache_clear()

@@ -1,0 +1,117 @@
+"""From an API Gateway HTTP API (v2) request to the raw postback dict, with clear refusals.
+
+GET postbacks carry their fields in the query string; POST ones as a JSON object or form fields
+(query-string fields fill in what the body leaves out). Our token is never part of the data.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import parse_qsl
+
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
+from .errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+
+TOKEN_PARAM = "token"  # noqa: S105 - a parameter name, not a secret
+TOKEN_HEADER = "x-relay-token"  # noqa: S105 - a header name
+_FORM = "application/x-www-form-urlencoded"
+_JSON_TYPES = ("application/json", "text/json", "text/plain")
+
+
+def _header(event: APIGatewayProxyEventV2, name: str) -> str | None:
+    value: str | None = event.headers.get(name)  # Powertools headers are case-insensitive
+    return value
+
+
+def presented_tokens(event: APIGatewayProxyEventV2, extra_headers: Sequence[str] = ()) -> list[str]:
+    query = parse_qsl(event.raw_query_string or "", keep_blank_values=True)
+    tokens = [value for key, value in query if key == TOKEN_PARAM and value]
+    for header in (TOKEN_HEADER, *extra_headers):
+        value = _header(event, header)
+        if value:
+            tokens.append(value)
+    return tokens
+
+
+def authenticate(event: APIGatewayProxyEventV2, valid_tokens: Sequence[str], extra_headers: Sequence[str] = ()) -> None:
+    """Constant-time comparison of every presented token against every valid one."""
+    presented = presented_tokens(event, extra_headers)
+    if not presented:
+        raise Unauthorized("missing relay token: send it as query parameter 'token' or header 'X-Relay-Token'")
+    matched = False
+    for candidate in presented:
+        for token in valid_tokens:
+            # No early exit: the time taken does not depend on which token matched.
+            matched |= hmac.compare_digest(candidate.encode(), token.encode())
+    if not matched:
+        raise Unauthorized("invalid relay token")
+
+
+def _query_fields(event: APIGatewayProxyEventV2) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for key, value in parse_qsl(event.raw_query_string or "", keep_blank_values=True):
+        if key != TOKEN_PARAM:
+            fields.setdefault(key, value)  # a repeated key keeps its first value
+    return fields
+
+
+def _reject_constant(name: str) -> Any:
+    raise BadRequest(f"JSON body holds {name}, which is not a number")
+
+
+def _body_bytes(event: APIGatewayProxyEventV2, max_bytes: int) -> bytes:
+    raw = event.body or ""
+    # Base64 inflates by 4/3: refuse early before decoding a huge body.
+    if len(raw) > max_bytes * 4 // 3 + 4:
+        raise PayloadTooLarge(f"request body exceeds {max_bytes} bytes")
+    try:
+        data = base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode("utf-8")
+    except binascii.Error as error:
+        raise BadRequest("base64-encoded body is not valid base64") from error
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"request body exceeds {max_bytes} bytes")
+    return data
+
+
+def read_postback(event: APIGatewayProxyEventV2, max_body_bytes: int) -> dict[str, Any]:
+    """The postback's fields as a flat-or-nested dict, or a 400/413/415 naming the problem."""
+    fields: dict[str, Any] = dict(_query_fields(event))
+    method = event.request_context.http.method.upper()
+    if method != "POST":
+        return fields
+    data = _body_bytes(event, max_body_bytes)
+    if not data.strip():
+        return fields
+    content_type = (_header(event, "content-type") or "").split(";")[0].strip().lower()
+    if content_type == _FORM:
+        try:
+            body_fields = dict(parse_qsl(data.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+        except UnicodeDecodeError as error:
+            raise BadRequest("form body is not valid UTF-8") from error
+        body_fields.pop(TOKEN_PARAM, None)
+        return {**fields, **body_fields}
+    if content_type in _JSON_TYPES or content_type == "" or content_type.endswith("+json"):
+        return {**fields, **_json_object(data)}
+    raise UnsupportedMediaType(
+        f"unsupported Content-Type {content_type!r}: send application/json or {_FORM}",
+        supported=["application/json", _FORM],
+    )
+
+
+def _json_object(data: bytes) -> Mapping[str, Any]:
+    try:
+        parsed = json.loads(data.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError as error:
+        raise BadRequest("JSON body is not valid UTF-8") from error
+    except json.JSONDecodeError as error:
+        raise BadRequest(f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from error
+    if not isinstance(parsed, dict):
+        raise BadRequest(f"JSON body must be an object, not {type(parsed).__name__}")
+    parsed.pop(TOKEN_PARAM, None)
+    return parsed

@@ -1,0 +1,149 @@
+"""Reads template.yaml: the routes and queue consumers `serve` runs come from the template, not from
+a second list, so the local stack and AWS cannot drift apart."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+Handler = Callable[[dict[str, Any], Any], Any]
+
+
+class _CloudFormationLoader(yaml.SafeLoader):
+    """PyYAML loader that reads CloudFormation short tags (!Ref, !Sub, ...) as plain values."""
+
+
+def _construct_tag(loader: yaml.SafeLoader, tag_suffix: str, node: yaml.Node) -> Any:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return {name: value}
+
+
+_CloudFormationLoader.add_multi_constructor("!", _construct_tag)
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_uri: Path
+    handler: str
+    timeout_s: int
+    memory_mb: int
+
+    def load(self) -> Handler:
+        """Import the function's module from its folder, as Lambda would, and return its handler."""
+        module_name, _, attribute = self.handler.rpartition(".")
+        source = self.code_uri / f"{module_name.replace('.', '/')}.py"
+        unique = f"postback_relay_function_{self.logical_id}"
+        spec = importlib.util.spec_from_file_location(unique, source)
+        if spec is None or spec.loader is None:
+            raise FileNotFoundError(f"{self.logical_id}: cannot load handler module {source}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[unique] = module
+        spec.loader.exec_module(module)
+        handler: Handler = getattr(module, attribute)
+        return handler
+
+
+@dataclass(frozen=True)
+class HttpRoute:
+    method: str  # upper case, or "ANY"
+    path: str  # as in the template, e.g. /v1/postbacks/custom/{name}
+    function: FunctionSpec
+
+    @property
+    def route_key(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters when this route serves the request, else None."""
+        if self.method not in ("ANY", method.upper()):
+            return None
+        found = _path_pattern(self.path).fullmatch(path)
+        return found.groupdict() if found else None
+
+
+@dataclass(frozen=True)
+class QueueConsumer:
+    queue_logical_id: str
+    batch_size: int
+    function: FunctionSpec
+
+
+@dataclass(frozen=True)
+class Template:
+    routes: list[HttpRoute]
+    consumers: list[QueueConsumer]
+    queues: dict[str, dict[str, Any]]
+
+
+def _path_pattern(path: str) -> re.Pattern[str]:
+    pattern = ""
+    for piece in re.split(r"(\{[^}]+\})", path):
+        if piece.startswith("{") and piece.endswith("}"):
+            name = piece[1:-1]
+            greedy = name.endswith("+")
+            pattern += f"(?P<{name.rstrip('+')}>{'.+' if greedy else '[^/]+'})"
+        else:
+            pattern += re.escape(piece)
+    return re.compile(pattern)
+
+
+def _queue_logical_id(value: Any) -> str | None:
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return (target.split(".")[0] if isinstance(target, str) else target[0]) or None
+    return None
+
+
+def load_template(path: Path) -> Template:
+    document = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    base = path.parent
+    global_function = (document.get("Globals") or {}).get("Function") or {}
+    routes: list[HttpRoute] = []
+    consumers: list[QueueConsumer] = []
+    queues: dict[str, dict[str, Any]] = {}
+    for logical_id, resource in (document.get("Resources") or {}).items():
+        properties = resource.get("Properties") or {}
+        if resource.get("Type") == "AWS::SQS::Queue":
+            queues[logical_id] = properties
+            continue
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        timeout = properties.get("Timeout", global_function.get("Timeout", 3))
+        memory = properties.get("MemorySize", global_function.get("MemorySize", 128))
+        function = FunctionSpec(
+            logical_id=logical_id,
+            code_uri=(base / properties["CodeUri"]).resolve(),
+            handler=properties["Handler"],
+            timeout_s=timeout if isinstance(timeout, int) else 30,
+            memory_mb=memory if isinstance(memory, int) else 128,
+        )
+        for event in (properties.get("Events") or {}).values():
+            event_properties = event.get("Properties") or {}
+            if event.get("Type") == "HttpApi":
+                method = str(event_properties.get("Method", "ANY")).upper()
+                routes.append(
+                    HttpRoute(
+                        "ANY" if method == "X-AMAZON-APIGATEWAY-ANY-METHOD" else method,
+                        event_properties["Path"],
+                        function,
+                    )
+                )
+            elif event.get("Type") == "SQS":
+                queue = _queue_logical_id(event_properties.get("Queue"))
+                if queue:
+                    consumers.append(QueueConsumer(queue, int(event_properties.get("BatchSize", 10)), function))
+    return Template(routes, consumers, queues)

@@ -1,0 +1,1 @@
+"""Pydantic models: what Amplitude accepts (`amplitude`) and our normalised postback (`postback`)."""

@@ -1,0 +1,115 @@
+"""The normalised postback: what every partner adapter produces, whatever the partner's format."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Kind(StrEnum):
+    INSTALL = "install"
+    REINSTALL = "reinstall"
+    RE_ENGAGEMENT = "re-engagement"
+    RE_ATTRIBUTION = "re-attribution"
+    IN_APP_EVENT = "in-app-event"
+
+    @property
+    def is_attribution(self) -> bool:
+        """Installs and re-engagements go to the Attribution API; in-app events to HTTP V2."""
+        return self is not Kind.IN_APP_EVENT
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DeviceIds(_Frozen):
+    """Identifiers Amplitude can match on (already cleaned: never empty, zeroed or a macro)."""
+
+    idfa: str | None = None
+    idfv: str | None = None
+    adid: str | None = Field(default=None, description="Google (or Amazon Fire) advertising id")
+    android_app_set_id: str | None = None
+    android_id: str | None = None
+
+    def usable_for(self, platform: Literal["ios", "android"] | None) -> bool:
+        """Whether Amplitude's Attribution API can match this device (guide 001's per-platform rule)."""
+        if platform == "ios":
+            return bool(self.idfa or self.idfv)
+        if platform == "android":
+            return bool(self.adid or self.android_app_set_id)
+        return False
+
+
+class Campaign(_Frozen):
+    """Where the user came from. `media_source` is the network (or "organic")."""
+
+    media_source: str | None = None
+    channel: str | None = None
+    campaign: str | None = None
+    campaign_id: str | None = None
+    adset: str | None = None
+    adset_id: str | None = None
+    ad: str | None = None
+    ad_id: str | None = None
+    site_id: str | None = None
+    keywords: str | None = None
+    agency: str | None = None
+    touch_type: str | None = None
+    touch_time_ms: int | None = None
+
+
+class Revenue(_Frozen):
+    amount: Decimal
+    currency: str | None = None
+    amount_usd: Decimal | None = None
+
+
+class Device(_Frozen):
+    os_version: str | None = None
+    model: str | None = None
+    brand: str | None = None
+    carrier: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    language: str | None = None
+    app_version: str | None = None
+
+
+class Postback(_Frozen):
+    """One partner postback, normalised. Built by a pure adapter; no I/O, no clock."""
+
+    partner: str
+    kind: Kind
+    event_name: str | None = None
+    platform: Literal["ios", "android"] | None = None
+    ids: DeviceIds = DeviceIds()
+    user_id: str | None = None
+    time_ms: int | None = None
+    install_time_ms: int | None = None
+    is_organic: bool = False
+    campaign: Campaign = Campaign()
+    revenue: Revenue | None = None
+    device: Device = Device()
+    event_properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    partner_event_id: str | None = Field(
+        default=None, description="the partner's own id for this postback, when it sends one"
+    )
+
+    def dedup_key(self) -> str:
+        """Stable key for this postback: the same postback sent again maps to the same key.
+
+        The partner's own event id where it has one, else a hash of every normalised field, so a
+        resend (same fields) collides and a different event does not.
+        """
+        if self.partner_event_id:
+            basis = f"{self.partner}|{self.kind}|{self.partner_event_id}"
+        else:
+            basis = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(basis.encode()).hexdigest()[:40]

@@ -1,0 +1,53 @@
+"""Partner adapters: pure functions from a raw postback to our normalised `Postback`.
+
+A partner is data plus one pure function. Adding one touches one module here, one test table,
+one template resource and one doc section.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models.postback import Kind, Postback
+
+RawPostback = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Convention:
+    """How a partner's data is named in Amplitude (its own integration's names where known).
+
+    `label` prefixes every event type and user property ("[AppsFlyer] media source").
+    `event_types` names the attribution event per kind; in-app events keep the partner's event name.
+    `properties` maps our field names (Campaign fields, plus "is_organic", "install_time",
+    "touch_time") to the property names after the label; a field not listed is not sent.
+    """
+
+    label: str
+    event_types: Mapping[Kind, str]
+    properties: Mapping[str, str]
+    initial_prefix: str = "initial "
+
+    def event_type(self, kind: Kind, event_name: str | None) -> str:
+        if kind is Kind.IN_APP_EVENT:
+            return f"{self.label} {event_name or 'event'}"
+        return f"{self.label} {self.event_types[kind]}"
+
+    def property_name(self, field_name: str) -> str:
+        return f"{self.label} {self.properties[field_name]}"
+
+    def initial_property_name(self, field_name: str) -> str:
+        return f"{self.label} {self.initial_prefix}{self.properties[field_name]}"
+
+
+@dataclass(frozen=True)
+class PartnerAdapter:
+    """A partner: its route name, its Amplitude naming, and its pure parse function."""
+
+    name: str
+    convention: Convention
+    parse: Callable[[RawPostback], Postback]
+    # Query/body keys that are never postback data (our auth token) and never hashed or kept.
+    reserved_keys: frozenset[str] = field(default_factory=lambda: frozenset({"token"}))

@@ -1,0 +1,48 @@
+"""The retry consumer: SQS batches from the retry queue, partial failures reported to SQS."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import ValidationError
+
+from .messages import DeadLetter, DeadLetterReason, RetryMessage
+from .observability import logger
+from .runtime import get_delivery
+
+_processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def redeliver_record(record: SQSRecord) -> None:
+    """Deliver, re-queue with the next delay, or dead-letter. Raising marks the record failed:
+    SQS then redelivers it, and after maxReceiveCount its RedrivePolicy moves it to the DLQ."""
+    delivery = get_delivery()
+    try:
+        message = RetryMessage.model_validate_json(record.body)
+    except ValidationError:
+        logger.error("unreadable retry message", extra={"message_id": record.message_id})
+        delivery.dead_letters.put(
+            DeadLetter(
+                reason=DeadLetterReason.UNREADABLE,
+                attempts=0,
+                raw_body=record.body,
+                dead_lettered_at_ms=delivery.now_ms(),
+            )
+        )
+        return
+    delivery.redeliver(message)
+
+
+def handle_retry_batch(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
+    result = process_partial_response(
+        event=event, record_handler=redeliver_record, processor=_processor, context=context
+    )
+    return dict(result)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return handle_retry_batch(event, context)

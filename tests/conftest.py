@@ -1,0 +1,82 @@
+"""Shared fixtures: a loopback stand-in for Amplitude, moto for SQS, and the relay's environment."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.runtime import reset_runtime
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+API_KEY = "test-amplitude-key"
+TOKEN = "test-relay-token"
+
+
+def fixture_json(*parts: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(FIXTURES.joinpath(*parts).read_text())
+    return data
+
+
+@pytest.fixture
+def sink() -> Iterator[AmplitudeSink]:
+    with AmplitudeSink(api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """moto's in-memory SQS with the template's two queues; yields their URLs."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        retry = sqs.create_queue(
+            QueueName="retry",
+            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
+        )["QueueUrl"]
+        yield {"retry": retry, "dlq": dlq}
+
+
+@pytest.fixture
+def relay_env(monkeypatch: pytest.MonkeyPatch, sink: AmplitudeSink, aws: dict[str, str]) -> Iterator[dict[str, str]]:
+    """The relay configured against the stand-in Amplitude and moto, fresh singletons."""
+    values = {
+        "AMPLITUDE_API_URL": sink.url,
+        "AMPLITUDE_API_KEY": API_KEY,
+        "RELAY_TOKEN": TOKEN,
+        "RELAY_RETRY_QUEUE_URL": aws["retry"],
+        "RELAY_DLQ_URL": aws["dlq"],
+        "RELAY_RETRY_BASE_DELAY_S": "0",
+        "RELAY_SYNC_BUDGET_MS": "2000",
+    }
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    reset_runtime()
+    yield values
+    reset_runtime()
+
+
+def queue_bodies(url: str) -> list[dict[str, Any]]:
+    """Every message on a queue (consumed: tests only look once)."""
+    sqs = boto3.client("sqs")
+    bodies: list[dict[str, Any]] = []
+    while True:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not messages:
+            return bodies
+        for message in messages:
+            bodies.append(json.loads(message["Body"]))
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
