@@ -13,7 +13,8 @@ from .messages import DeadLetter, DeadLetterReason, RetryMessage
 from .observability import logger
 from .runtime import get_delivery
 
-_processor = BatchProcessor(event_type=EventType.SQS)
+# Report failures item by item even when the whole batch failed: SQS then retries exactly those.
+_processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def redeliver_record(record: SQSRecord) -> None:

@@ -108,9 +108,17 @@ def _queue_logical_id(value: Any) -> str | None:
     return None
 
 
+def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
+    """A `!Ref Parameter` becomes the parameter's default, as a deploy without overrides sees it."""
+    if isinstance(value, dict) and "Ref" in value and value["Ref"] in parameters:
+        return parameters[value["Ref"]].get("Default")
+    return value
+
+
 def load_template(path: Path) -> Template:
     document = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
     base = path.parent
+    parameters = document.get("Parameters") or {}
     global_function = (document.get("Globals") or {}).get("Function") or {}
     routes: list[HttpRoute] = []
     consumers: list[QueueConsumer] = []
@@ -122,8 +130,8 @@ def load_template(path: Path) -> Template:
             continue
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        timeout = properties.get("Timeout", global_function.get("Timeout", 3))
-        memory = properties.get("MemorySize", global_function.get("MemorySize", 128))
+        timeout = _resolve(properties.get("Timeout", global_function.get("Timeout", 3)), parameters)
+        memory = _resolve(properties.get("MemorySize", global_function.get("MemorySize", 128)), parameters)
         function = FunctionSpec(
             logical_id=logical_id,
             code_uri=(base / properties["CodeUri"]).resolve(),
