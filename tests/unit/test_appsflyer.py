@@ -874,5 +874,5 @@ def test_adapter_wiring() -> None:
     assert ADAPTER.name == "appsflyer"
     assert ADAPTER.convention is CONVENTION
     assert ADAPTER.parse is parse
-    assert "token" in ADAPTER.reserved_keys
+    assert ADAPTER.route == "/v1/postbacks/appsflyer"
     assert isinstance(ADAPTER.parse(load("install_ios")), Postback)

@@ -40,7 +40,7 @@ def _budget_s(context: LambdaContext | None) -> float:
 def partner_resolver(adapter: PartnerAdapter) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
 
-    @app.route(f"/v1/postbacks/{adapter.name}", method=["GET", "POST"])
+    @app.route(adapter.route, method=["GET", "POST"])
     def receive_postback() -> Response[str]:
         event = app.current_event
         authenticate(event, relay_tokens())

@@ -44,10 +44,24 @@ class Convention:
 
 @dataclass(frozen=True)
 class PartnerAdapter:
-    """A partner: its route name, its Amplitude naming, and its pure parse function."""
+    """A partner: its route name, its Amplitude naming, its pure parse function, and how its
+    dashboard should call us.
+
+    `query_template` is our recommended callback URL for partners whose postbacks are URL templates
+    (Adjust, Kochava, Tenjin, ad networks): query key → the partner's macro, each key being the
+    macro's own name (`gps_adid={gps_adid}`). None for partners that POST a JSON body of their own
+    shape (AppsFlyer, Branch, Singular).
+    """
 
     name: str
+    display_name: str
     convention: Convention
     parse: Callable[[RawPostback], Postback]
-    # Query/body keys that are never postback data (our auth token) and never hashed or kept.
-    reserved_keys: frozenset[str] = field(default_factory=lambda: frozenset({"token"}))
+    method: str = "POST"
+    query_template: Mapping[str, str] | None = None
+    # Headers a partner may use to present our token instead of `token=` / X-Relay-Token.
+    token_headers: tuple[str, ...] = field(default=())
+
+    @property
+    def route(self) -> str:
+        return f"/v1/postbacks/{self.name}"

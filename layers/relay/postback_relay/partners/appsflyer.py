@@ -298,4 +298,4 @@ def parse(raw: RawPostback) -> Postback:
     )
 
 
-ADAPTER = PartnerAdapter(name=PARTNER, convention=CONVENTION, parse=parse)
+ADAPTER = PartnerAdapter(name=PARTNER, display_name="AppsFlyer", convention=CONVENTION, parse=parse)
