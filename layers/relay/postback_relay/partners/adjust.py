@@ -1,0 +1,341 @@
+"""Adjust real-time server callbacks to our normalised `Postback`.
+
+Adjust calls a URL template of ours with its `{placeholders}` substituted (GET; integrated setups
+may POST the same keys as a form). The query keys are whatever the template says, so we publish
+`QUERY_TEMPLATE`: each key is the placeholder's own name (`gps_adid={gps_adid}`). A placeholder
+Adjust has no data for is dropped or left empty; one it does not know may arrive literally
+(`{idfa}`): both count as absent. See shared/reference/partners.md section 2. Pure: no I/O, no clock.
+
+Decisions (documented in docs/partners/adjust.md):
+- Amplitude `adid` is Google's advertising id, Adjust's `{gps_adid}`. Adjust's own `{adid}` is a
+  32-hex Adjust device id that Amplitude cannot match on: it is never read.
+- Adjust "reattribution" (a lapsed user won back by a new campaign; Adjust switches the user's
+  attribution to that source) is our RE_ATTRIBUTION, as is "reattribution reinstall".
+- Only install, reinstall, reattribution(-reinstall) and in-app event callbacks are forwarded; any
+  other `activity_kind` (session, click, impression, rejected_install, uninstall, ad spend, ...)
+  is refused with a 400 naming it, so a misconfigured callback shows up in Adjust's logs.
+- The app's own user id arrives as an SDK callback parameter named `user_id`, which Adjust appends
+  to every callback URL by itself: it is not in the template (a `user_id={user_id}` there would be
+  an unknown placeholder, and the relay keeps the first of two `user_id` keys).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+from urllib.parse import unquote
+
+from ..errors import BadRequest
+from ..ids import clean_gaid, clean_idfa, clean_text, clean_user_id
+from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback, Revenue
+from ..timeparse import to_epoch_ms
+from . import Convention, PartnerAdapter, RawPostback
+
+PARTNER = "adjust"
+
+# Our recommended callback template: query key -> Adjust placeholder (key = placeholder name).
+QUERY_TEMPLATE: dict[str, str] = {
+    name: f"{{{name}}}"
+    for name in (
+        "activity_kind",
+        "created_at",
+        "installed_at",
+        "reattributed_at",
+        "engagement_time",
+        "idfa",
+        "idfv",
+        "gps_adid",
+        "google_app_set_id",
+        "android_id",
+        "os_name",
+        "os_version",
+        "device_name",
+        "country",
+        "city",
+        "language",
+        "app_version",
+        "network_name",
+        "campaign_name",
+        "adgroup_name",
+        "creative_name",
+        "tracker",
+        "tracker_name",
+        "is_organic",
+        "event_name",
+        "event",
+        "revenue_float",
+        "revenue_usd",
+        "currency",
+    )
+}
+
+CONVENTION = Convention(
+    # Amplitude's own Adjust integration names its user properties in lower case with underscores
+    # ("[adjust] network", "[adjust] installed_at") [O]. Its event-type names are not confirmed:
+    # we use the same lower-case style ("[adjust] install").
+    label="[adjust]",
+    event_types={
+        Kind.INSTALL: "install",
+        Kind.REINSTALL: "reinstall",
+        Kind.RE_ATTRIBUTION: "reattribution",
+        Kind.RE_ENGAGEMENT: "reengagement",  # never produced from Adjust data; kept for completeness
+    },
+    properties={
+        "media_source": "network",
+        "campaign": "campaign",
+        "campaign_id": "campaign_id",
+        "adset": "adgroup",
+        "adset_id": "adgroup_id",
+        "ad": "creative",
+        "ad_id": "creative_id",
+        "site_id": "tracker",  # the Adjust link (tracker) token
+        "is_organic": "is_organic",
+        "install_time": "installed_at",
+        "touch_time": "engagement_time",
+    },
+    initial_prefix="initial_",
+)
+
+# Amplitude rejects strings over 1024 characters.
+_MAX_TEXT = 1024
+# Leaves room for the "[adjust] " label in the Amplitude event type.
+_MAX_EVENT_NAME = 1000
+
+_TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
+
+# activity_kind (lower case, spaces and dashes as "_") -> kind. Adjust's docs list the kinds in
+# prose ("reattribution reinstall", "in-app event"); wire values use underscores
+# ("rejected_reattribution"), and in-app events arrive as "event": all spellings are accepted.
+_ACTIVITY_KINDS: Mapping[str, Kind] = {
+    "install": Kind.INSTALL,
+    "reinstall": Kind.REINSTALL,
+    "reattribution": Kind.RE_ATTRIBUTION,
+    "reattribution_reinstall": Kind.RE_ATTRIBUTION,
+    "event": Kind.IN_APP_EVENT,
+    "in_app_event": Kind.IN_APP_EVENT,
+}
+
+# A network id Adjust (or the network) embeds at the end of a name: "Summer Sale (123456)".
+# Long digit runs (Google, Meta, TikTok ids) or a UUID; "(2)" or "(copy)" are parts of the name.
+_EMBEDDED_ID = re.compile(
+    r"\((?P<id>\d{6,}|[0-9a-f]{8}(?:-[0-9a-f]{4}){3}-[0-9a-f]{12})\)\s*$",
+    re.IGNORECASE,
+)
+
+
+def _get(raw: RawPostback, key: str) -> Any:
+    """The raw value of `key`; a repeated parameter (list) counts as its first usable value."""
+    value = raw.get(key)
+    if isinstance(value, (list, tuple)):
+        return next((item for item in value if clean_text(item) is not None), None)
+    return value
+
+
+def _text(raw: RawPostback, *keys: str, limit: int = _MAX_TEXT) -> str | None:
+    """The first usable text among `keys` (empty, "null", `{macro}` skipped), capped at `limit`."""
+    for key in keys:
+        text = clean_text(_get(raw, key))
+        if text is not None:
+            return text[:limit]
+    return None
+
+
+def _is_true(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value == 1
+    return isinstance(value, str) and value.strip().lower() in _TRUE_WORDS
+
+
+def _kind(raw: RawPostback) -> Kind:
+    activity_kind = clean_text(_get(raw, "activity_kind"))
+    if activity_kind is None:
+        # No activity_kind (a hand-written template): an event name or token means an in-app event.
+        return Kind.IN_APP_EVENT if _text(raw, "event_name", "event") else Kind.INSTALL
+    normalised = re.sub(r"[\s\-]+", "_", activity_kind.strip().lower())
+    kind = _ACTIVITY_KINDS.get(normalised)
+    if kind is None:
+        raise BadRequest(
+            f"Adjust activity_kind {activity_kind[:100]!r} is not forwarded to Amplitude: configure this "
+            "callback only for install, reinstall, reattribution and in-app event activities",
+            field="activity_kind",
+            value=activity_kind[:100],
+        )
+    return kind
+
+
+def _device_ids(raw: RawPostback) -> DeviceIds:
+    return DeviceIds(
+        idfa=clean_idfa(_get(raw, "idfa")),
+        idfv=clean_idfa(_get(raw, "idfv")),
+        # Amplitude's `adid` is the advertising id: Google's (gps_adid), else Amazon Fire's.
+        # NEVER Adjust's own `adid` (the Adjust device id): Amplitude cannot match on it.
+        adid=clean_gaid(_get(raw, "gps_adid")) or clean_gaid(_get(raw, "fire_adid")),
+        android_app_set_id=clean_gaid(_get(raw, "google_app_set_id")),
+        android_id=clean_gaid(_get(raw, "android_id")),
+    )
+
+
+def _platform(raw: RawPostback, ids: DeviceIds) -> Literal["ios", "android"] | None:
+    stated = clean_text(_get(raw, "os_name"))
+    if stated is not None:
+        lowered = stated.lower()
+        if lowered in ("ios", "ipados"):
+            return "ios"
+        if lowered in ("android", "fire os", "fireos"):
+            return "android"
+        return None  # windows, windows-phone, web...: Amplitude's Attribution API knows only ios/android
+    # No os_name: infer from which family of ids is present (ambiguous -> unknown).
+    apple = bool(ids.idfa or ids.idfv)
+    google = bool(ids.adid or ids.android_id or ids.android_app_set_id)
+    if apple and not google:
+        return "ios"
+    if google and not apple:
+        return "android"
+    return None
+
+
+def _tracker_name_parts(raw: RawPostback) -> list[str | None]:
+    """`tracker_name` "Network::Campaign::Adgroup::Creative" as four parts (missing ones None)."""
+    text = _text(raw, "tracker_name")
+    if text is None:
+        return [None] * 4
+    if "::" not in text and "%3a" in text.lower():
+        text = unquote(text)  # still URL-encoded once more than the query decoding removed
+    parts: list[str | None] = [clean_text(part) for part in text.split("::", 3)]
+    return (parts + [None] * 4)[:4]
+
+
+def _name_and_id(name: str | None) -> tuple[str | None, str | None]:
+    """The name as sent, and the id embedded in it ("Summer Sale (123456)" -> "123456")."""
+    if name is None:
+        return None, None
+    match = _EMBEDDED_ID.search(name)
+    return name, match["id"] if match else None
+
+
+def _campaign(raw: RawPostback, is_organic: bool) -> Campaign:
+    network, campaign, adgroup, creative = _tracker_name_parts(raw)
+    network = _text(raw, "network_name") or network
+    campaign_name, campaign_id = _name_and_id(_text(raw, "campaign_name") or campaign)
+    adgroup_name, adgroup_id = _name_and_id(_text(raw, "adgroup_name") or adgroup)
+    creative_name, creative_id = _name_and_id(_text(raw, "creative_name") or creative)
+    return Campaign(
+        media_source="organic" if is_organic else network,
+        campaign=campaign_name,
+        campaign_id=campaign_id,
+        adset=adgroup_name,
+        adset_id=adgroup_id,
+        ad=creative_name,
+        ad_id=creative_id,
+        site_id=_text(raw, "tracker"),
+        touch_time_ms=to_epoch_ms(_get(raw, "engagement_time")) or to_epoch_ms(_get(raw, "click_time")),
+    )
+
+
+def _is_organic(raw: RawPostback) -> bool:
+    network = _text(raw, "network_name") or _tracker_name_parts(raw)[0]
+    return (network is not None and network.lower() == "organic") or _is_true(_get(raw, "is_organic"))
+
+
+def _decimal(raw: RawPostback, key: str) -> Decimal | None:
+    """A money amount; None when absent or zero. Garbage is the sender's bug: 400 naming the field."""
+    value = _get(raw, key)
+    if isinstance(value, bool):
+        raise BadRequest(f"Adjust {key} is not a number: {value!r}", field=key)
+    text = clean_text(value)
+    if text is None:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise BadRequest(f"Adjust {key} is not a number: {text[:100]!r}", field=key) from None
+    if not amount.is_finite():
+        raise BadRequest(f"Adjust {key} is not a finite number: {text[:100]!r}", field=key)
+    return amount or None  # a revenue of 0 is no revenue
+
+
+def _revenue(raw: RawPostback) -> Revenue | None:
+    """`revenue_float` in whole units; the legacy `revenue` (in CENTS) only when it is absent."""
+    amount = _decimal(raw, "revenue_float")
+    if amount is None:
+        cents = _decimal(raw, "revenue")
+        amount = cents / 100 if cents is not None else None
+    amount_usd = _decimal(raw, "revenue_usd")
+    currency = _text(raw, "currency")
+    if amount is None:
+        if amount_usd is None:
+            return None
+        return Revenue(amount=amount_usd, currency="USD", amount_usd=amount_usd)
+    return Revenue(amount=amount, currency=currency.upper() if currency else None, amount_usd=amount_usd)
+
+
+def _device(raw: RawPostback) -> Device:
+    country = _text(raw, "country")
+    return Device(
+        os_version=_text(raw, "os_version"),
+        model=_text(raw, "device_name"),
+        brand=_text(raw, "device_manufacturer"),
+        country=country.upper() if country else None,  # Adjust sends lower-case ISO 3166-1 alpha-2
+        city=_text(raw, "city"),
+        language=_text(raw, "language"),
+        # On iOS `{app_version}` is the build (CFBundleVersion); prefer the short version when sent.
+        app_version=_text(raw, "app_version_short", "app_version"),
+    )
+
+
+def _time_ms(raw: RawPostback, kind: Kind, install_time_ms: int | None) -> int | None:
+    millis = to_epoch_ms(_get(raw, "created_at"))
+    if millis is not None:
+        return millis
+    if kind is Kind.RE_ATTRIBUTION:
+        return to_epoch_ms(_get(raw, "reattributed_at"))
+    if kind in (Kind.INSTALL, Kind.REINSTALL):
+        return install_time_ms  # for (re)installs the install time is the event time
+    return None
+
+
+def parse(raw: RawPostback) -> Postback:
+    """One Adjust callback (GET query dict or POST form dict) as a normalised Postback."""
+    kind = _kind(raw)
+    in_app = kind is Kind.IN_APP_EVENT
+    ids = _device_ids(raw)
+    install_time_ms = to_epoch_ms(_get(raw, "installed_at"))
+    is_organic = _is_organic(raw)
+
+    event_name = _text(raw, "event_name", "event", limit=_MAX_EVENT_NAME) if in_app else None
+    event_properties: dict[str, str | int | float | bool] = {}
+    token = _text(raw, "event")
+    if in_app and token is not None and token != event_name:
+        event_properties["event_token"] = token  # the name came from event_name: keep the token too
+
+    return Postback(
+        partner=PARTNER,
+        kind=kind,
+        event_name=event_name,
+        platform=_platform(raw, ids),
+        ids=ids,
+        user_id=clean_user_id(_get(raw, "user_id")),
+        time_ms=_time_ms(raw, kind, install_time_ms),
+        install_time_ms=install_time_ms,
+        is_organic=is_organic,
+        campaign=_campaign(raw, is_organic),
+        revenue=_revenue(raw) if in_app else None,
+        device=_device(raw),
+        event_properties=event_properties,
+        # Adjust sends no per-callback id; honour one if a template supplies it.
+        partner_event_id=_text(raw, "event_id"),
+    )
+
+
+ADAPTER = PartnerAdapter(
+    name=PARTNER,
+    display_name="Adjust",
+    convention=CONVENTION,
+    parse=parse,
+    method="GET",
+    query_template=QUERY_TEMPLATE,
+)

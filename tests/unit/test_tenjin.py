@@ -1,0 +1,533 @@
+"""Tenjin S2S callback adapter: realistic query dicts in, normalised postbacks and Amplitude calls out.
+
+Fixtures in tests/fixtures/tenjin/ are the query dicts a GET produces from our recommended
+template (every value a string, macros without data left empty) plus the literal `event_type`
+the user writes per callback, and macros users commonly add that the relay ignores
+(`bundle_id`, `analytics_installation_id`).
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from functools import reduce
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postback_relay.errors import BadRequest, Undeliverable
+from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
+from postback_relay.models.postback import Campaign, Kind, Postback, Revenue
+from postback_relay.partners.tenjin import ADAPTER, CONVENTION, EVENT_TYPES, QUERY_TEMPLATE, parse
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tenjin"
+FIXTURE_NAMES = ("install_ios", "install_android", "purchase", "custom_event", "organic_install")
+
+IOS_INSTALL_MS = 1_773_480_413_589  # 2026-03-14 09:26:53.589 UTC
+IOS_TOUCH_MS = 1_773_480_011_000
+ANDROID_INSTALL_MS = 1_773_475_501_120
+ANDROID_TOUCH_MS = 1_773_475_364_000
+PURCHASE_MS = 1_773_603_667_305
+CUSTOM_EVENT_MS = 1_773_566_813_589
+ORGANIC_INSTALL_MS = 1_773_701_109_014
+
+IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
+IOS_IDFV = "868049A3-4B2F-4A11-9B00-CFFC36215678"
+ORGANIC_IDFV = "3F2504E0-4F89-41D3-9A0C-0305E82C3301"
+GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
+ZEROS = "00000000-0000-0000-0000-000000000000"
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+def raw(name: str, drop: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
+    """A fixture with some keys replaced (`changes`) or removed entirely (`drop`)."""
+    payload = load(name)
+    payload.update(changes)
+    for key in drop:
+        payload.pop(key, None)
+    return payload
+
+
+def attr(obj: Any, path: str) -> Any:
+    return reduce(getattr, path.split("."), obj)
+
+
+def calls_for(payload: dict[str, Any]) -> list[AmplitudeCall]:
+    return to_amplitude_calls(parse(payload), CONVENTION)
+
+
+def assert_nested_subset(actual: dict[str, Any], expected: dict[str, Any]) -> None:
+    for key, value in expected.items():
+        assert key in actual, f"{key!r} missing from {sorted(actual)}"
+        if isinstance(value, dict):
+            assert_nested_subset(actual[key], value)
+        else:
+            assert actual[key] == value, f"{key!r}: {actual[key]!r} != {value!r}"
+
+
+def test_fixtures_are_get_query_dicts() -> None:
+    for name in FIXTURE_NAMES:
+        payload = load(name)
+        assert all(isinstance(value, str) for value in payload.values()), name
+        assert set(QUERY_TEMPLATE) | {"event_type"} <= set(payload), name
+
+
+# --------------------------------------------------------------------------------------------
+# parse(): one row per mapping rule. Each expectation is "dotted attribute path" -> value.
+# --------------------------------------------------------------------------------------------
+
+PARSE_CASES: list[Any] = [
+    # --- the fixtures, end to end -----------------------------------------------------------
+    pytest.param(
+        load("install_ios"),
+        {
+            "partner": "tenjin",
+            "kind": Kind.INSTALL,
+            "event_name": None,
+            "platform": "ios",
+            "ids.idfa": IOS_IDFA,
+            "ids.idfv": IOS_IDFV,
+            "ids.adid": None,
+            "user_id": None,
+            "time_ms": IOS_INSTALL_MS,
+            "install_time_ms": IOS_INSTALL_MS,
+            "is_organic": False,
+            "campaign": Campaign(
+                media_source="applovin",
+                campaign="PB_iOS_US_Tier1",
+                site_id="com.example.puzzlegame",
+                ad="video_30s_v3",
+                touch_time_ms=IOS_TOUCH_MS,
+            ),
+            "revenue": None,
+            "event_properties": {},
+            "device.os_version": "17.4.1",
+            "device.model": "iPhone14,5",
+            "device.country": "US",
+            "partner_event_id": None,
+        },
+        id="ios-install-fixture-advertising-id-is-idfa",
+    ),
+    pytest.param(
+        load("install_android"),
+        {
+            "kind": Kind.INSTALL,
+            "platform": "android",
+            "ids.adid": GAID,
+            "ids.idfa": None,
+            "ids.idfv": None,
+            "time_ms": ANDROID_INSTALL_MS,
+            "campaign.media_source": "unityads",
+            "campaign.site_id": "3412987",
+            "campaign.touch_time_ms": ANDROID_TOUCH_MS,
+            "device.os_version": "34",
+            "device.country": "DE",
+        },
+        id="android-install-fixture-advertising-id-is-gaid",
+    ),
+    pytest.param(
+        load("purchase"),
+        {
+            "kind": Kind.IN_APP_EVENT,
+            "event_name": "purchase",
+            "platform": "android",
+            "ids.adid": GAID,
+            "time_ms": PURCHASE_MS,
+            "install_time_ms": ANDROID_INSTALL_MS,
+            "revenue": Revenue(amount=Decimal("9.99"), currency="USD", amount_usd=Decimal("9.99")),
+            "event_properties": {"revenue_usd_net": 6.99},
+        },
+        id="purchase-fixture-revenue-usd-gross",
+    ),
+    pytest.param(
+        load("custom_event"),
+        {
+            "kind": Kind.IN_APP_EVENT,
+            "event_name": "level_complete",
+            "platform": "ios",
+            "time_ms": CUSTOM_EVENT_MS,
+            "revenue": None,
+            "event_properties": {},
+        },
+        id="custom-event-fixture-value-is-name",
+    ),
+    pytest.param(
+        load("organic_install"),
+        {
+            "kind": Kind.INSTALL,
+            "is_organic": True,
+            "campaign.media_source": "organic",
+            "campaign.campaign": None,
+            "campaign.touch_time_ms": None,
+            "ids.idfa": None,  # all zeros: ATT denied
+            "ids.idfv": ORGANIC_IDFV,
+            "time_ms": ORGANIC_INSTALL_MS,
+        },
+        id="organic-install-fixture-zeroed-idfa-keeps-idfv",
+    ),
+    # --- kinds ------------------------------------------------------------------------------
+    pytest.param(raw("install_ios", drop=("event_type",)), {"kind": Kind.INSTALL}, id="no-event-type-install"),
+    pytest.param(
+        raw("custom_event", drop=("event_type",)),
+        {"kind": Kind.IN_APP_EVENT, "event_name": "level_complete"},
+        id="no-event-type-named-event",
+    ),
+    pytest.param(
+        raw("purchase", event_type=""),
+        {"kind": Kind.IN_APP_EVENT, "event_name": None, "revenue.amount": Decimal("9.99")},
+        id="no-event-type-revenue-is-event",
+    ),
+    pytest.param(raw("install_ios", drop=("event_type",), value="install"), {"kind": Kind.INSTALL}, id="value-install"),
+    pytest.param(raw("custom_event", event_type="Custom Event"), {"kind": Kind.IN_APP_EVENT}, id="event-type-spelling"),
+    pytest.param(
+        raw("custom_event", event_name="tutorial_done"), {"event_name": "tutorial_done"}, id="literal-event-name-wins"
+    ),
+    pytest.param(
+        raw("custom_event", value="3"),
+        {"event_name": None, "event_properties": {"value": 3}},
+        id="numeric-value-is-a-value",
+    ),
+    pytest.param(
+        raw("custom_event", value="2.5", event_name="score"),
+        {"event_name": "score", "event_properties": {"value": 2.5}},
+        id="decimal-value-property",
+    ),
+    # --- ids and platform -------------------------------------------------------------------
+    pytest.param(
+        raw("install_ios", advertising_id="{{advertising_id}}", developer_device_id="{{developer_device_id}}"),
+        {"ids.idfa": None, "ids.idfv": None, "platform": "ios"},
+        id="unreplaced-macros-dropped",
+    ),
+    pytest.param(raw("install_android", advertising_id=GAID.upper()), {"ids.adid": GAID}, id="gaid-lower-cased"),
+    pytest.param(raw("install_ios", advertising_id=IOS_IDFA.lower()), {"ids.idfa": IOS_IDFA}, id="idfa-upper-cased"),
+    pytest.param(
+        raw("install_android", platform="amazon", advertising_id="df07c7dc-cea7-4a89-b328-810ff5acb15d"),
+        {"platform": "android", "ids.adid": "df07c7dc-cea7-4a89-b328-810ff5acb15d"},
+        id="amazon-fire-advertising-id",
+    ),
+    pytest.param(
+        raw("install_ios", platform="{{platform}}"),
+        {"platform": "ios", "ids.idfa": IOS_IDFA},
+        id="platform-inferred-from-idfv",
+    ),
+    pytest.param(
+        raw("install_android", platform=""),
+        {"platform": None, "ids.adid": None, "ids.idfa": None},
+        id="bare-advertising-id-without-platform-is-not-guessed",
+    ),
+    pytest.param(raw("install_ios", platform="windows"), {"platform": None}, id="windows-no-platform"),
+    pytest.param(
+        raw("install_android", developer_device_id="868049A3-4B2F-4A11-9B00-CFFC36215678"),
+        {"ids.idfv": None},
+        id="no-idfv-on-android",
+    ),
+    pytest.param(raw("install_ios", customer_user_id="user-100245"), {"user_id": "user-100245"}, id="customer-user-id"),
+    # --- organic ----------------------------------------------------------------------------
+    pytest.param(
+        raw("install_ios", ad_network="ORGANIC"),
+        {"is_organic": True, "campaign.media_source": "organic", "campaign.campaign": "PB_iOS_US_Tier1"},
+        id="organic-any-case",
+    ),
+    pytest.param(
+        raw("install_android", ad_network=""),
+        {"is_organic": True, "campaign.media_source": "organic"},
+        id="organic-empty",
+    ),
+    pytest.param(raw("install_android", ad_network="{{ad_network}}"), {"is_organic": True}, id="organic-macro-network"),
+    # --- revenue ----------------------------------------------------------------------------
+    pytest.param(
+        raw("purchase", revenue_usd_gross="0", revenue_usd_net="0"),
+        {"revenue": None, "event_properties": {}},
+        id="zero-revenue-is-no-revenue",
+    ),
+    pytest.param(
+        raw("purchase", revenue_usd_gross="{{revenue_usd_gross}}"), {"revenue": None}, id="revenue-macro-no-revenue"
+    ),
+    pytest.param(raw("install_ios", revenue_usd_gross="4.99"), {"revenue": None}, id="installs-carry-no-revenue"),
+    # --- times ------------------------------------------------------------------------------
+    pytest.param(
+        raw("install_ios", time_in_ms=""), {"time_ms": IOS_INSTALL_MS}, id="install-falls-back-to-acquired-at"
+    ),
+    pytest.param(
+        raw("purchase", time_in_ms="{{time_in_ms}}"),
+        {"time_ms": None, "install_time_ms": ANDROID_INSTALL_MS},
+        id="event-never-uses-install-time",
+    ),
+    pytest.param(
+        raw("purchase", time_in_ms="17736036", acquired_at_ms="soon"),
+        {"time_ms": None, "install_time_ms": None},
+        id="odd-timestamps-are-none",
+    ),
+    pytest.param(raw("purchase", time_in_ms="1773603667"), {"time_ms": 1_773_603_667_000}, id="seconds-by-magnitude"),
+]
+
+
+@pytest.mark.parametrize(("payload", "expected"), PARSE_CASES)
+def test_parse(payload: dict[str, Any], expected: dict[str, Any]) -> None:
+    postback = parse(payload)
+    for path, value in expected.items():
+        assert attr(postback, path) == value, path
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_missing_keys_parse_like_empty_ones(name: str) -> None:
+    payload = load(name)
+    trimmed = {key: value for key, value in payload.items() if value != ""}
+    assert parse(trimmed) == parse(payload)
+
+
+def test_tenjin_installation_id_is_never_read() -> None:
+    other = raw("install_ios", analytics_installation_id="ffffffffffffffffffffffffffffffff")
+    assert parse(other) == parse(load("install_ios"))
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+BAD_REQUEST_CASES: list[Any] = [
+    pytest.param(raw("install_ios", event_type="open"), "'open'", "event_type", id="event-type-open"),
+    pytest.param(raw("install_ios", event_type="reinstall"), "'reinstall'", "event_type", id="event-type-reinstall"),
+    pytest.param(
+        raw("purchase", revenue_usd_gross="9,99"), "revenue_usd_gross", "revenue_usd_gross", id="revenue-comma"
+    ),
+    pytest.param(raw("purchase", revenue_usd_gross="inf"), "revenue_usd_gross", "revenue_usd_gross", id="revenue-inf"),
+    pytest.param(raw("purchase", revenue_usd_net="six"), "revenue_usd_net", "revenue_usd_net", id="net-text"),
+]
+
+
+@pytest.mark.parametrize(("payload", "message_part", "field"), BAD_REQUEST_CASES)
+def test_bad_request(payload: dict[str, Any], message_part: str, field: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse(payload)
+    assert message_part in caught.value.message
+    assert caught.value.details["field"] == field
+    assert caught.value.status == 400
+
+
+UNDELIVERABLE_CASES: list[Any] = [
+    pytest.param(raw("install_android", advertising_id=ZEROS), id="android-zeroed-gaid"),
+    pytest.param(
+        raw("install_ios", advertising_id="{{advertising_id}}", developer_device_id=""), id="ios-macro-and-empty"
+    ),
+    pytest.param(raw("organic_install", developer_device_id="{{developer_device_id}}"), id="ios-zeros-and-macro"),
+    pytest.param(raw("install_android", platform=""), id="no-platform-bare-advertising-id"),
+    pytest.param(raw("purchase", advertising_id=""), id="purchase-without-device-or-user"),
+]
+
+
+@pytest.mark.parametrize("payload", UNDELIVERABLE_CASES)
+def test_undeliverable(payload: dict[str, Any]) -> None:
+    with pytest.raises(Undeliverable):
+        calls_for(payload)
+
+
+# --------------------------------------------------------------------------------------------
+# Final Amplitude payloads
+# --------------------------------------------------------------------------------------------
+
+IOS_USER_PROPERTIES = {
+    "[Tenjin] ad network": "applovin",
+    "[Tenjin] campaign": "PB_iOS_US_Tier1",
+    "[Tenjin] site id": "com.example.puzzlegame",
+    "[Tenjin] creative": "video_30s_v3",
+    "[Tenjin] is organic": False,
+    "[Tenjin] acquired at": IOS_INSTALL_MS,
+    "[Tenjin] engaged at": IOS_TOUCH_MS,
+}
+
+AMPLITUDE_CASES: list[Any] = [
+    pytest.param(
+        load("install_ios"),
+        [
+            (
+                "attribution",
+                {
+                    "event_type": "[Tenjin] Install",
+                    "platform": "ios",
+                    "os_name": "ios",
+                    "idfa": IOS_IDFA,
+                    "idfv": IOS_IDFV,
+                    "time": IOS_INSTALL_MS,
+                    "country": "US",
+                    "device_model": "iPhone14,5",
+                    "user_properties": IOS_USER_PROPERTIES,
+                },
+            )
+        ],
+        id="ios-install-attribution",
+    ),
+    pytest.param(
+        raw("install_ios", customer_user_id="user-100245"),
+        [
+            ("attribution", {"event_type": "[Tenjin] Install"}),
+            (
+                "identify",
+                {
+                    "user_id": "user-100245",
+                    "user_properties": {
+                        "$setOnce": {"[Tenjin] initial ad network": "applovin"},
+                        "$set": {"[Tenjin] ad network": "applovin"},
+                    },
+                },
+            ),
+        ],
+        id="ios-install-with-user-identify",
+    ),
+    pytest.param(
+        load("install_android"),
+        [
+            (
+                "attribution",
+                {
+                    "event_type": "[Tenjin] Install",
+                    "platform": "android",
+                    "adid": GAID,
+                    "time": ANDROID_INSTALL_MS,
+                    "os_version": "34",
+                    "user_properties": {"[Tenjin] ad network": "unityads", "[Tenjin] site id": "3412987"},
+                },
+            )
+        ],
+        id="android-install-attribution",
+    ),
+    pytest.param(
+        load("organic_install"),
+        [
+            (
+                "attribution",
+                {
+                    "event_type": "[Tenjin] Install",
+                    "idfv": ORGANIC_IDFV,
+                    "time": ORGANIC_INSTALL_MS,
+                    "user_properties": {
+                        "[Tenjin] ad network": "organic",
+                        "[Tenjin] is organic": True,
+                        "[Tenjin] acquired at": ORGANIC_INSTALL_MS,
+                    },
+                },
+            )
+        ],
+        id="organic-install-idfv-only",
+    ),
+    pytest.param(
+        load("purchase"),
+        [
+            (
+                "httpapi",
+                {
+                    "event_type": "[Tenjin] purchase",
+                    "device_id": GAID,
+                    "platform": "android",
+                    "adid": GAID,
+                    "time": PURCHASE_MS,
+                    "price": 9.99,
+                    "revenue": 9.99,
+                    "quantity": 1,
+                    "currency": "USD",
+                    "event_properties": {
+                        "revenue_usd_net": 6.99,
+                        "[Tenjin] revenue usd": 9.99,
+                        "[Tenjin] ad network": "unityads",
+                    },
+                },
+            )
+        ],
+        id="purchase-httpapi",
+    ),
+    pytest.param(
+        load("custom_event"),
+        [("httpapi", {"event_type": "[Tenjin] level_complete", "device_id": IOS_IDFV, "idfa": IOS_IDFA})],
+        id="custom-event-httpapi",
+    ),
+]
+
+
+@pytest.mark.parametrize(("payload", "expected_calls"), AMPLITUDE_CASES)
+def test_amplitude_calls(payload: dict[str, Any], expected_calls: list[tuple[str, dict[str, Any]]]) -> None:
+    calls = calls_for(payload)
+    assert [call.endpoint for call in calls] == [endpoint for endpoint, _ in expected_calls]
+    for call, (_, expected_payload) in zip(calls, expected_calls, strict=True):
+        assert_nested_subset(call.payload, expected_payload)
+
+
+def test_full_ios_user_properties_are_exact() -> None:
+    attribution = calls_for(load("install_ios"))[0]
+    assert attribution.payload["user_properties"] == IOS_USER_PROPERTIES
+
+
+def test_zeroed_idfa_never_reaches_amplitude() -> None:
+    attribution = calls_for(load("organic_install"))[0]
+    assert "idfa" not in attribution.payload
+
+
+def test_custom_event_without_revenue_has_no_revenue_fields() -> None:
+    [call] = calls_for(load("custom_event"))
+    for field in ("price", "revenue", "quantity", "currency", "revenueType"):
+        assert field not in call.payload
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_every_fixture_is_deliverable(name: str) -> None:
+    assert calls_for(load(name))
+
+
+# --------------------------------------------------------------------------------------------
+# Resends
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_resend_gives_same_dedup_key_and_insert_ids(name: str) -> None:
+    first, resend = parse(load(name)), parse(load(name))
+    assert first.dedup_key() == resend.dedup_key()
+    first_ids = [call.insert_id for call in to_amplitude_calls(first, CONVENTION)]
+    assert first_ids == [call.insert_id for call in to_amplitude_calls(resend, CONVENTION)]
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_different_event_time_gives_different_key(name: str) -> None:
+    later = raw(name, time_in_ms="1775000000000")
+    assert parse(later).dedup_key() != parse(load(name)).dedup_key()
+
+
+def test_extra_keys_do_not_change_dedup_key() -> None:
+    extra = raw("purchase", token="s3cr3t", ip_address="203.0.113.9", click_id="c-1")
+    assert parse(extra).dedup_key() == parse(load("purchase")).dedup_key()
+
+
+# --------------------------------------------------------------------------------------------
+# Template, convention and adapter wiring
+# --------------------------------------------------------------------------------------------
+
+
+def test_query_template_keys_are_macro_names() -> None:
+    assert QUERY_TEMPLATE["advertising_id"] == "{{advertising_id}}"
+    assert all(macro == f"{{{{{key}}}}}" for key, macro in QUERY_TEMPLATE.items())
+    assert "event_type" not in QUERY_TEMPLATE  # a literal per callback, not a macro
+    assert "analytics_installation_id" not in QUERY_TEMPLATE
+    assert set(EVENT_TYPES) >= {"install", "event", "purchase"}
+
+
+def test_convention_names() -> None:
+    assert CONVENTION.property_name("media_source") == "[Tenjin] ad network"
+    assert CONVENTION.property_name("site_id") == "[Tenjin] site id"
+    assert CONVENTION.event_type(Kind.INSTALL, None) == "[Tenjin] Install"
+    assert CONVENTION.event_type(Kind.IN_APP_EVENT, None) == "[Tenjin] event"
+    assert set(CONVENTION.event_types) == {kind for kind in Kind if kind.is_attribution}
+
+
+def test_adapter_wiring() -> None:
+    assert ADAPTER.name == "tenjin"
+    assert ADAPTER.display_name == "Tenjin"
+    assert ADAPTER.method == "GET"
+    assert ADAPTER.query_template is QUERY_TEMPLATE
+    assert ADAPTER.convention is CONVENTION
+    assert ADAPTER.parse is parse
+    assert ADAPTER.route == "/v1/postbacks/tenjin"
+    assert isinstance(ADAPTER.parse(load("install_ios")), Postback)
