@@ -1,0 +1,490 @@
+"""Branch webhook adapter: realistic payloads in, normalised postbacks and Amplitude calls out.
+
+Fixtures in tests/fixtures/branch/ are People-Based Attribution webhook bodies as Branch POSTs
+them (nested user_data / last_attributed_touch_data / event_data, epoch-ms timestamps). The
+templated-GET flavour is simulated by flattening a fixture into dotted keys with string values.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from decimal import Decimal
+from functools import reduce
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postback_relay.errors import BadRequest, Undeliverable
+from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
+from postback_relay.models.postback import Campaign, Kind, Postback, Revenue
+from postback_relay.partners.branch import ADAPTER, CONVENTION, parse
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "branch"
+FIXTURE_NAMES = ("install_ios", "install_android", "purchase", "organic_install", "reengagement")
+
+# Epoch ms of the fixture timestamps (UTC).
+IOS_INSTALL_MS = 1_773_480_413_589  # 2026-03-14 09:26:53.589
+IOS_TOUCH_MS = 1_773_480_011_000  # 2026-03-14 09:20:11.000
+ANDROID_INSTALL_MS = 1_773_475_501_120  # 2026-03-14 08:05:01.120
+ANDROID_TOUCH_MS = 1_773_475_364_000  # 2026-03-14 08:02:44.000
+PURCHASE_MS = 1_773_603_667_305  # 2026-03-15 19:41:07.305
+REENGAGEMENT_MS = 1_774_029_662_250  # 2026-03-20 18:01:02.250
+REENGAGEMENT_TOUCH_MS = 1_774_029_510_000  # 2026-03-20 17:58:30.000
+ORIGINAL_INSTALL_MS = 1_753_179_072_000  # 2025-07-22 10:11:12.000
+ORGANIC_INSTALL_MS = 1_773_701_109_014  # 2026-03-16 22:45:09.014
+
+IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
+IOS_IDFV = "868049A3-4B2F-4A11-9B00-CFFC36215678"
+REENGAGEMENT_IDFV = "3F2504E0-4F89-41D3-9A0C-0305E82C3301"
+GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
+ZEROED_IDFA = "00000000-0000-0000-0000-000000000000"
+
+
+def load(name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
+    return data
+
+
+def raw(fixture: str, /, drop: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
+    """A fixture with changes; a key "user_data__idfa" means user_data["idfa"] (None removes it)."""
+    payload = load(fixture)
+    for key, value in changes.items():
+        section, _, leaf = key.partition("__")
+        target = payload.setdefault(section, {}) if leaf else payload
+        name_in_target = leaf or section
+        if value is None and leaf:
+            target.pop(name_in_target, None)
+        else:
+            target[name_in_target] = value
+    for key in drop:
+        payload.pop(key, None)
+    return payload
+
+
+def as_template_query(payload: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    """The same event through a templated GET URL: dotted keys, every value a string."""
+    query: dict[str, str] = {}
+    for key, value in payload.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            query.update(as_template_query(value, f"{path}."))
+        elif isinstance(value, list):
+            continue  # Freemarker templates pick scalars; lists are not templated
+        elif value is None:
+            query[path] = ""
+        elif isinstance(value, bool):
+            query[path] = "true" if value else "false"
+        else:
+            query[path] = str(value)
+    return query
+
+
+def attr(obj: Any, path: str) -> Any:
+    return reduce(getattr, path.split("."), obj)
+
+
+def calls_for(payload: dict[str, Any]) -> list[AmplitudeCall]:
+    return to_amplitude_calls(parse(payload), CONVENTION)
+
+
+def _assert_nested_subset(actual: dict[str, Any], expected: dict[str, Any]) -> None:
+    for key, value in expected.items():
+        assert key in actual, f"{key!r} missing from {sorted(actual)}"
+        if isinstance(value, dict):
+            _assert_nested_subset(actual[key], value)
+        else:
+            assert actual[key] == value, f"{key!r}: {actual[key]!r} != {value!r}"
+
+
+# --------------------------------------------------------------------------------------------
+# parse(): one row per mapping rule
+# --------------------------------------------------------------------------------------------
+
+PARSE_CASES: list[Any] = [
+    pytest.param(
+        load("install_ios"),
+        {
+            "partner": "branch",
+            "kind": Kind.INSTALL,
+            "event_name": None,
+            "platform": "ios",
+            "ids.idfa": IOS_IDFA,
+            "ids.idfv": IOS_IDFV,
+            "ids.adid": None,
+            "user_id": "user-100245",
+            "time_ms": IOS_INSTALL_MS,
+            "install_time_ms": IOS_INSTALL_MS,
+            "is_organic": False,
+            "campaign": Campaign(
+                media_source="Google AdWords",
+                channel="Google Search",
+                campaign="PB_iOS_US_Search_Brand",
+                campaign_id="20611234567",
+                adset="Brand Exact",
+                adset_id="154321098765",
+                ad="RSA_1",
+                ad_id="698765432101",
+                site_id="google_search",
+                keywords="paper boat app",
+                touch_type="click",
+                touch_time_ms=IOS_TOUCH_MS,
+            ),
+            "event_properties": {"[Branch] feature": "paid advertising"},
+            "device.country": "US",
+            "device.city": "San Francisco",
+            "device.model": "iPhone14,5",
+            "device.brand": "Apple",
+            "device.os_version": "17.4.1",
+            "partner_event_id": "1173480413589456789",
+        },
+        id="ios-install-idfa-fixture",
+    ),
+    pytest.param(
+        load("install_android"),
+        {
+            "kind": Kind.INSTALL,  # lower-case "install"
+            "platform": "android",
+            "ids.adid": GAID,  # aaid, sent upper case
+            "ids.android_id": "d1e2f3a4b5c6d7e8",
+            "ids.idfa": None,
+            "user_id": None,
+            "time_ms": ANDROID_INSTALL_MS,
+            "campaign.media_source": "Facebook",
+            "campaign.channel": "Instagram",
+            "campaign.ad": "Video_15s_v2",  # ~creative_name when there is no ~ad_name
+            "campaign.ad_id": "23851234567890789",
+            "campaign.touch_type": "impression",
+            "campaign.touch_time_ms": ANDROID_TOUCH_MS,
+            "device.country": "DE",
+            "partner_event_id": "1173475501120123456",
+        },
+        id="android-install-gaid-fixture",
+    ),
+    pytest.param(
+        load("reengagement"),
+        {
+            "kind": Kind.RE_ENGAGEMENT,
+            "platform": "ios",
+            "ids.idfa": None,  # zeroed: never an id
+            "ids.idfv": REENGAGEMENT_IDFV,
+            "user_id": "user-055120",
+            "time_ms": REENGAGEMENT_MS,
+            "install_time_ms": ORIGINAL_INSTALL_MS,
+            "campaign.media_source": "email",  # no ~advertising_partner_name: the channel
+            "campaign.campaign": "winback_march",
+            "campaign.touch_time_ms": REENGAGEMENT_TOUCH_MS,
+            "is_organic": False,
+        },
+        id="attributed-open-is-re-engagement-zeroed-idfa",
+    ),
+    pytest.param(
+        load("organic_install"),
+        {
+            "kind": Kind.INSTALL,
+            "is_organic": True,
+            "campaign": Campaign(media_source="organic"),
+            "time_ms": ORGANIC_INSTALL_MS,
+            "event_properties": {},
+            "ids.adid": "38400000-8cf0-11bd-b23e-10b96e40000d",
+        },
+        id="organic-install-fixture",
+    ),
+    pytest.param(
+        load("purchase"),
+        {
+            "kind": Kind.IN_APP_EVENT,
+            "event_name": "PURCHASE",
+            "platform": "android",
+            "user_id": "user-100777",
+            "time_ms": PURCHASE_MS,
+            "install_time_ms": ANDROID_INSTALL_MS,
+            "revenue": Revenue(amount=Decimal("9.99"), currency="EUR"),
+            "event_properties": {
+                "transaction_id": "GPA.3345-1122-9988-77665",
+                "sku": "sku_gold_100",
+                "pack": "gold",
+                "quantity": "1",
+            },
+            "partner_event_id": "1173603667305987654",
+        },
+        id="purchase-revenue-fixture",
+    ),
+    pytest.param(raw("install_ios", name="REINSTALL"), {"kind": Kind.REINSTALL}, id="reinstall"),
+    pytest.param(
+        raw("purchase", name="COMPLETE_REGISTRATION", event_data={}),
+        {"kind": Kind.IN_APP_EVENT, "event_name": "COMPLETE_REGISTRATION", "revenue": None},
+        id="standard-event-without-revenue",
+    ),
+    pytest.param(
+        raw("purchase", name="level_7_reached", event_data={"revenue": 0, "currency": "USD"}),
+        {"event_name": "level_7_reached", "revenue": None},
+        id="custom-event-zero-revenue",
+    ),
+    pytest.param(
+        raw("purchase", event_data={"revenue": "4.99", "currency": "usd", "revenue_in_usd": "4.99"}),
+        {"revenue": Revenue(amount=Decimal("4.99"), currency="USD", amount_usd=Decimal("4.99"))},
+        id="string-revenue-lower-currency",
+    ),
+    pytest.param(
+        raw("install_ios", user_data__os=None, user_data__platform="IOS_APP"),
+        {"platform": "ios"},
+        id="platform-from-ios-app",
+    ),
+    pytest.param(
+        raw("install_android", user_data__os=None, user_data__platform=None),
+        {"platform": "android"},
+        id="platform-inferred-from-aaid",
+    ),
+    pytest.param(raw("install_ios", user_data__os="WEB"), {"platform": None}, id="web-platform-is-none"),
+    pytest.param(
+        raw("install_ios", attributed=False),
+        {"is_organic": True, "campaign": Campaign(media_source="organic"), "event_properties": {}},
+        id="attributed-false-drops-touch-data",
+    ),
+    pytest.param(
+        raw("install_ios", user_data__idfa="${(user_data.idfa)!}", user_data__developer_identity="null"),
+        {"ids.idfa": None, "ids.idfv": IOS_IDFV, "user_id": None},
+        id="unreplaced-freemarker-and-null-dropped",
+    ),
+    pytest.param(raw("install_ios", timestamp="yesterday"), {"time_ms": None}, id="odd-timestamp-is-none"),
+    pytest.param(raw("install_ios", timestamp=1_773_480_413), {"time_ms": 1_773_480_413_000}, id="seconds-timestamp"),
+    pytest.param(raw("install_ios", timestamp=-5), {"time_ms": None}, id="negative-timestamp-is-none"),
+]
+
+
+@pytest.mark.parametrize(("payload", "expected"), PARSE_CASES)
+def test_parse(payload: dict[str, Any], expected: dict[str, Any]) -> None:
+    postback = parse(payload)
+    for path, value in expected.items():
+        assert attr(postback, path) == value, path
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_templated_get_parses_like_post_json(name: str) -> None:
+    """Branch's templated GET (dotted keys, string values) gives the same postback as the POST."""
+    post, get = parse(load(name)), parse(as_template_query(load(name)))
+    # custom_data values are strings either way; only the GET's numeric types differ.
+    assert get.model_dump(exclude={"revenue"}) == post.model_dump(exclude={"revenue"})
+    assert get.dedup_key() == post.dedup_key()
+
+
+def test_templated_get_minimal_query() -> None:
+    query = {
+        "name": "INSTALL",
+        "id": "42424242424242",
+        "timestamp": str(IOS_INSTALL_MS),
+        "attributed": "true",
+        "user_data.os": "IOS",
+        "user_data.idfa": "${(user_data.idfa)!}",
+        "user_data.idfv": IOS_IDFV,
+        "last_attributed_touch_data.~advertising_partner_name": "Apple Search Ads",
+        "last_attributed_touch_data.~campaign": "ASA_Brand",
+        "token": "never-data",
+    }
+    postback = parse(query)
+    assert postback.kind is Kind.INSTALL
+    assert postback.ids.idfa is None
+    assert postback.ids.idfv == IOS_IDFV
+    assert postback.campaign.media_source == "Apple Search Ads"
+    assert postback.campaign.campaign == "ASA_Brand"
+    assert postback.time_ms == IOS_INSTALL_MS
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+BAD_REQUEST_CASES: list[Any] = [
+    pytest.param(raw("reengagement", attributed=False), "unattributed OPEN", "name", id="unattributed-open"),
+    pytest.param(
+        raw("reengagement", last_attributed_touch_data={}), "unattributed OPEN", "name", id="open-without-touch"
+    ),
+    pytest.param(raw("install_ios", name="CLICK"), "not forwarded", "name", id="click"),
+    pytest.param(raw("install_ios", name="impression"), "not forwarded", "name", id="impression"),
+    pytest.param(raw("install_ios", name="web session start"), "not forwarded", "name", id="web-session-start"),
+    pytest.param(raw("install_ios", drop=("name",)), "no event name", "name", id="no-name"),
+    pytest.param(
+        raw("purchase", event_data={"revenue": "9,99"}), "not a number", "event_data.revenue", id="revenue-comma"
+    ),
+]
+
+
+@pytest.mark.parametrize(("payload", "message_part", "field"), BAD_REQUEST_CASES)
+def test_bad_request(payload: dict[str, Any], message_part: str, field: str) -> None:
+    with pytest.raises(BadRequest) as caught:
+        parse(payload)
+    assert message_part in caught.value.message
+    assert caught.value.details["field"] == field
+
+
+UNDELIVERABLE_CASES: list[Any] = [
+    pytest.param(
+        raw("install_ios", user_data__idfa=ZEROED_IDFA, user_data__idfv="", user_data__developer_identity=None),
+        id="ios-zeroed-idfa-no-idfv-no-user",
+    ),
+    pytest.param(
+        raw("install_android", user_data__aaid="${(user_data.aaid)!}"),
+        id="android-unreplaced-aaid-android-id-only",
+    ),
+    pytest.param(raw("purchase", user_data__aaid=None, user_data__developer_identity=None), id="purchase-no-ids"),
+]
+
+
+@pytest.mark.parametrize("payload", UNDELIVERABLE_CASES)
+def test_undeliverable(payload: dict[str, Any]) -> None:
+    with pytest.raises(Undeliverable):
+        calls_for(payload)
+
+
+# --------------------------------------------------------------------------------------------
+# Final Amplitude payloads
+# --------------------------------------------------------------------------------------------
+
+AMPLITUDE_CASES: list[Any] = [
+    pytest.param(
+        load("install_ios"),
+        [
+            (
+                "attribution",
+                {
+                    "event_type": "[Branch] Install",
+                    "platform": "ios",
+                    "idfa": IOS_IDFA,
+                    "idfv": IOS_IDFV,
+                    "time": IOS_INSTALL_MS,
+                    "country": "US",
+                    "user_properties": {
+                        "[Branch] media source": "Google AdWords",
+                        "[Branch] channel": "Google Search",
+                        "[Branch] campaign": "PB_iOS_US_Search_Brand",
+                        "[Branch] ad set": "Brand Exact",
+                        "[Branch] secondary publisher": "google_search",
+                        "[Branch] keyword": "paper boat app",
+                        "[Branch] touch type": "click",
+                        "[Branch] is organic": False,
+                        "[Branch] attributed touch time": IOS_TOUCH_MS,
+                        "[Branch] install time": IOS_INSTALL_MS,
+                    },
+                    "event_properties": {"[Branch] feature": "paid advertising"},
+                },
+            ),
+            (
+                "identify",
+                {
+                    "user_id": "user-100245",
+                    "user_properties": {
+                        "$setOnce": {"[Branch] initial media source": "Google AdWords"},
+                        "$set": {"[Branch] campaign": "PB_iOS_US_Search_Brand"},
+                    },
+                },
+            ),
+        ],
+        id="ios-install-attribution-plus-identify",
+    ),
+    pytest.param(
+        load("install_android"),
+        [
+            (
+                "attribution",
+                {"event_type": "[Branch] Install", "platform": "android", "adid": GAID, "time": ANDROID_INSTALL_MS},
+            )
+        ],
+        id="android-install",
+    ),
+    pytest.param(
+        load("reengagement"),
+        [
+            (
+                "attribution",
+                {
+                    "event_type": "[Branch] Re-engagement",
+                    "platform": "ios",
+                    "idfv": REENGAGEMENT_IDFV,
+                    "time": REENGAGEMENT_MS,
+                },
+            ),
+            ("identify", {"user_id": "user-055120"}),
+        ],
+        id="re-engagement-idfv-only",
+    ),
+    pytest.param(
+        load("organic_install"),
+        [
+            (
+                "attribution",
+                {
+                    "event_type": "[Branch] Install",
+                    "user_properties": {"[Branch] media source": "organic", "[Branch] is organic": True},
+                },
+            )
+        ],
+        id="organic-install",
+    ),
+    pytest.param(
+        load("purchase"),
+        [
+            (
+                "httpapi",
+                {
+                    "event_type": "[Branch] PURCHASE",
+                    "user_id": "user-100777",
+                    "device_id": GAID,
+                    "platform": "android",
+                    "time": PURCHASE_MS,
+                    "price": 9.99,
+                    "revenue": 9.99,
+                    "currency": "EUR",
+                    "revenueType": "PURCHASE",
+                    "event_properties": {"transaction_id": "GPA.3345-1122-9988-77665", "sku": "sku_gold_100"},
+                },
+            )
+        ],
+        id="purchase-httpapi-revenue",
+    ),
+]
+
+
+@pytest.mark.parametrize(("payload", "expected_calls"), AMPLITUDE_CASES)
+def test_amplitude_calls(payload: dict[str, Any], expected_calls: list[tuple[str, dict[str, Any]]]) -> None:
+    calls = calls_for(payload)
+    assert [call.endpoint for call in calls] == [endpoint for endpoint, _ in expected_calls]
+    for call, (_, expected_payload) in zip(calls, expected_calls, strict=True):
+        _assert_nested_subset(call.payload, expected_payload)
+
+
+def test_zeroed_idfa_never_reaches_amplitude() -> None:
+    attribution = calls_for(load("reengagement"))[0]
+    assert "idfa" not in attribution.payload
+
+
+# --------------------------------------------------------------------------------------------
+# Resends and wiring
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FIXTURE_NAMES)
+def test_resend_gives_same_dedup_key(name: str) -> None:
+    first, resend = load(name), copy.deepcopy(load(name))
+    assert parse(first).dedup_key() == parse(resend).dedup_key()
+    assert [c.insert_id for c in calls_for(first)] == [c.insert_id for c in calls_for(resend)]
+
+
+def test_same_branch_id_is_same_event_even_if_retimed() -> None:
+    assert parse(raw("purchase", timestamp=PURCHASE_MS + 1)).dedup_key() == parse(load("purchase")).dedup_key()
+
+
+def test_different_branch_id_is_a_different_event() -> None:
+    assert parse(raw("purchase", id=1)).dedup_key() != parse(load("purchase")).dedup_key()
+
+
+def test_adapter_wiring() -> None:
+    assert ADAPTER.name == "branch"
+    assert ADAPTER.display_name == "Branch"
+    assert ADAPTER.method == "POST"
+    assert ADAPTER.query_template is None
+    assert ADAPTER.convention is CONVENTION
+    assert ADAPTER.route == "/v1/postbacks/branch"
+    assert isinstance(ADAPTER.parse(load("install_ios")), Postback)
+    assert CONVENTION.event_type(Kind.IN_APP_EVENT, "PURCHASE") == "[Branch] PURCHASE"
