@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
@@ -13,13 +13,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from .config import ConfigurationError, get_settings
 from .core import accept_postback
-from .errors import RelayError
+from .errors import NotFound, RelayError
 from .inbound import authenticate, read_postback
 from .observability import logger
 from .partners import PartnerAdapter
 from .runtime import get_delivery
 from .secrets import relay_tokens
 
+CUSTOM_ROUTE_PREFIX = "/v1/postbacks/custom"
 # Leave the Lambda this much time to answer after the immediate attempt.
 _ANSWER_MARGIN_MS = 300
 
@@ -37,20 +38,21 @@ def _budget_s(context: LambdaContext | None) -> float:
     return max(0.0, budget_ms / 1000)
 
 
-def partner_resolver(adapter: PartnerAdapter) -> APIGatewayHttpResolver:
-    app = APIGatewayHttpResolver()
+def _receive(app: APIGatewayHttpResolver, adapter: PartnerAdapter) -> Response[str]:
+    """Authenticate, read, map, attempt, answer: the same for every partner."""
+    event = app.current_event
+    authenticate(event, relay_tokens(), adapter.token_headers)
+    raw = read_postback(event, get_settings().max_body_bytes)
+    accepted = accept_postback(adapter, raw, get_delivery(), _budget_s(app.lambda_context))
+    return json_response(accepted.http_status, accepted.body())
 
-    @app.route(adapter.route, method=["GET", "POST"])
-    def receive_postback() -> Response[str]:
-        event = app.current_event
-        authenticate(event, relay_tokens())
-        raw = read_postback(event, get_settings().max_body_bytes)
-        accepted = accept_postback(adapter, raw, get_delivery(), _budget_s(app.lambda_context))
-        return json_response(accepted.http_status, accepted.body())
+
+def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
+    """Every refusal as a JSON body naming the problem; never a bare 500 for bad input."""
 
     @app.exception_handler(RelayError)  # type: ignore[untyped-decorator]
     def refuse(error: RelayError) -> Response[str]:
-        logger.info("postback refused", extra={"partner": adapter.name, "status": error.status, "code": error.code})
+        logger.info("postback refused", extra={"partner": partner, "status": error.status, "code": error.code})
         return json_response(error.status, error.body())
 
     @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]
@@ -61,18 +63,59 @@ def partner_resolver(adapter: PartnerAdapter) -> APIGatewayHttpResolver:
     @app.exception_handler([BotoCoreError, ClientError])  # type: ignore[untyped-decorator]
     def queue_unavailable(error: Exception) -> Response[str]:
         # We could not take ownership of the postback: say so, so the partner can resend.
-        logger.exception("retry queue unavailable", extra={"partner": adapter.name})
+        logger.exception("retry queue unavailable", extra={"partner": partner})
         return json_response(503, {"error": "the relay could not queue this postback; resend it later"})
 
+
+def partner_resolver(adapter: PartnerAdapter) -> APIGatewayHttpResolver:
+    app = APIGatewayHttpResolver()
+
+    @app.route(adapter.route, method=["GET", "POST"])
+    def receive_postback() -> Response[str]:
+        return _receive(app, adapter)
+
+    _answer_errors(app, adapter.name)
     return app
 
 
-def partner_handler(adapter: PartnerAdapter) -> LambdaHandler:
-    """The Lambda entry point for one partner's function."""
-    app = partner_resolver(adapter)
+def custom_network_resolver(networks: Mapping[str, PartnerAdapter]) -> APIGatewayHttpResolver:
+    """One route for every network described by a mapping file: /v1/postbacks/custom/<name>."""
+    app = APIGatewayHttpResolver()
+
+    @app.route(f"{CUSTOM_ROUTE_PREFIX}/<name>", method=["GET", "POST"])
+    def receive_network_postback(name: str) -> Response[str]:
+        # Authenticate first: strangers learn nothing about which networks exist.
+        authenticate(app.current_event, relay_tokens())
+        adapter = networks.get(name)
+        if adapter is None:
+            raise NotFound(
+                f"unknown network {name!r}: no mapping file {name}.yaml",
+                known=sorted(networks),
+            )
+        return _receive(app, adapter)
+
+    _answer_errors(app, "custom")
+    return app
+
+
+def lambda_entry(app: APIGatewayHttpResolver) -> LambdaHandler:
+    """Wrap a resolver as a Lambda handler with structured, correlated logs."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         return app.resolve(event, context)
 
     return handler
+
+
+def partner_handler(adapter: PartnerAdapter) -> LambdaHandler:
+    """The Lambda entry point for one partner's function."""
+    return lambda_entry(partner_resolver(adapter))
+
+
+def custom_network_handler() -> LambdaHandler:
+    """The Lambda entry point for mapping-file networks. Mapping files load here, at cold start,
+    so a broken file fails loudly (naming the file and the field) before any postback is taken."""
+    from .partners.custom import load_networks
+
+    return lambda_entry(custom_network_resolver(load_networks()))

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import reset_settings
+from .partners import PartnerAdapter
 
 SAMPLE_POSTBACK = {
     "event_type": "install",
@@ -165,6 +166,81 @@ def _dlq_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def postback_url(adapter: PartnerAdapter, base: str, token: str) -> str:
+    """The URL to paste into the partner's dashboard: our route, the token, the partner's macros."""
+    base = base.rstrip("/").removesuffix("/v1/postbacks")
+    query = f"token={token}"
+    if adapter.query_template:
+        # Macros stay literal ({idfa}, {{time_in_ms}}): the partner substitutes them.
+        query += "".join(f"&{key}={macro}" for key, macro in adapter.query_template.items())
+    return f"{base}{adapter.route}?{query}"
+
+
+def _postback_url(args: argparse.Namespace) -> int:
+    from .partners.registry import find_partner
+
+    try:
+        adapter = find_partner(args.partner)
+    except KeyError as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
+    print(postback_url(adapter, args.base, args.token))
+    if adapter.query_template is None:
+        print(f"# {adapter.display_name} sends its own JSON body: method {adapter.method}.", file=sys.stderr)
+    else:
+        print(
+            f"# method {adapter.method}; each query key is the {adapter.display_name} macro's own name.",
+            file=sys.stderr,
+        )
+    return 0
+
+
+def _read_postback_source(source: str) -> dict[str, Any]:
+    """A postback from a JSON file, or from a (partner-filled) callback URL's query string."""
+    from urllib.parse import parse_qsl, urlsplit
+
+    if "://" in source or (source.startswith("/") and "?" in source):
+        return {k: v for k, v in parse_qsl(urlsplit(source).query, keep_blank_values=True) if k != "token"}
+    data = json.loads(Path(source).read_text())
+    if not isinstance(data, dict):
+        raise ValueError(f"{source}: expected a JSON object")
+    data.pop("token", None)
+    return data
+
+
+def _try(args: argparse.Namespace) -> int:
+    from .amplitude.client import PATHS, encode
+    from .config import get_settings
+    from .errors import RelayError
+    from .mapping import to_amplitude_calls
+    from .partners.registry import find_partner
+
+    try:
+        adapter = find_partner(args.partner)
+        raw = _read_postback_source(args.source)
+    except (KeyError, OSError, ValueError) as error:
+        print(f"error: {error.args[0] if isinstance(error, KeyError) else error}", file=sys.stderr)
+        return 2
+    try:
+        calls = to_amplitude_calls(adapter.parse(raw), adapter.convention)
+    except RelayError as error:
+        print(json.dumps({"status": error.status, **error.body()}, indent=2))
+        return 1
+    base = get_settings().amplitude_base_url
+    requests_out = []
+    for call in calls:
+        form, body = encode(call, "<AMPLITUDE_API_KEY>")
+        request: dict[str, Any] = {"method": "POST", "url": base + PATHS[call.endpoint], "insert_id": call.insert_id}
+        if form is not None:
+            # Show the JSON field decoded: it is what Amplitude parses.
+            request["form"] = {k: (v if k == "api_key" else json.loads(v)) for k, v in form.items()}
+        else:
+            request["json"] = json.loads(body or b"{}")
+        requests_out.append(request)
+    print(json.dumps(requests_out, indent=2, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="postback-relay", description=__doc__.split("\n\n")[0] if __doc__ else "")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -174,6 +250,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--template", default="template.yaml")
     serve.set_defaults(run=_serve)
+
+    url = commands.add_parser("postback-url", help="print the postback URL to paste into a partner's dashboard")
+    url.add_argument("partner", help="appsflyer, adjust, branch, kochava, singular, tenjin or custom/<network>")
+    url.add_argument(
+        "--base", required=True, help="the stack's HttpApiUrl, e.g. https://abc.execute-api.eu-west-1.amazonaws.com"
+    )
+    url.add_argument("--token", default="YOUR_RELAY_TOKEN", help="the relay token to embed (default: a placeholder)")
+    url.set_defaults(run=_postback_url)
+
+    try_parser = commands.add_parser(
+        "try", help="print the Amplitude requests a postback would produce (sends nothing)"
+    )
+    try_parser.add_argument("partner")
+    try_parser.add_argument("source", help="a JSON file with the postback, or the filled-in callback URL")
+    try_parser.set_defaults(run=_try)
 
     dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter queue")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)

@@ -28,6 +28,10 @@ class Unauthorized(RelayError):
     status, code = 401, "unauthorized"
 
 
+class NotFound(RelayError):
+    status, code = 404, "not_found"
+
+
 class PayloadTooLarge(RelayError):
     status, code = 413, "payload_too_large"
 

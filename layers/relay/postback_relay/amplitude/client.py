@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 
 from postback_relay.mapping import AmplitudeCall
 
-_PATHS = {"attribution": "/attribution", "identify": "/identify", "httpapi": "/2/httpapi"}
+PATHS = {"attribution": "/attribution", "identify": "/identify", "httpapi": "/2/httpapi"}
 _MAX_ERROR_TEXT = 300
 
 
@@ -96,7 +96,7 @@ class AmplitudeClient:
 
     def send(self, call: AmplitudeCall, timeout_s: float) -> Outcome:
         form, json_body = encode(call, self._api_key())
-        url = self.base_url + _PATHS[call.endpoint]
+        url = self.base_url + PATHS[call.endpoint]
         timeout = (min(self._connect_timeout_s, timeout_s), timeout_s)
         try:
             if form is not None:

@@ -107,6 +107,13 @@ class LocalStack:
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self) -> LocalStack:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # leave no server, thread or environment change behind
+            raise
+
+    def _start(self) -> LocalStack:
         from moto.server import ThreadedMotoServer
 
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
@@ -144,6 +151,12 @@ class LocalStack:
         os.environ["RELAY_DLQ_URL"] = self.queue_urls["DeadLetterQueue"]
         reset_runtime()
 
+        # Load every function now, as Lambda's init would: a broken handler or mapping file fails
+        # here, loudly, not on a partner's first postback.
+        for function in {route.function for route in self.template.routes} | {
+            consumer.function for consumer in self.template.consumers
+        }:
+            self._handler(function.logical_id, function)
         self._server = ThreadingHTTPServer((self.host, self.port), _make_request_handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -156,20 +169,26 @@ class LocalStack:
         return self
 
     def stop(self) -> None:
+        """Stop whatever was started; safe to call twice or after a failed start."""
         self._stop.set()
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         for thread in self._threads:
             thread.join(timeout=10)
-        if self.sink is not None:
-            self.sink.stop()
-        if self._moto is not None:
-            self._moto.stop()
-        if self._env_patch is not None:
-            self._env_patch.__exit__(None, None, None)
+        self._threads.clear()
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.stop()
+        moto, self._moto = self._moto, None
+        if moto is not None:
+            moto.stop()
+        env_patch, self._env_patch = self._env_patch, None
+        if env_patch is not None:
+            env_patch.__exit__(None, None, None)
         reset_runtime()
-        if self._state_file is not None and self._state_file.exists():
+        if server is not None and self._state_file is not None and self._state_file.exists():
             self._state_file.unlink()
 
     def __enter__(self) -> LocalStack:

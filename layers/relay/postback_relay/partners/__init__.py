@@ -61,7 +61,9 @@ class PartnerAdapter:
     query_template: Mapping[str, str] | None = None
     # Headers a partner may use to present our token instead of `token=` / X-Relay-Token.
     token_headers: tuple[str, ...] = field(default=())
+    # Mapping-file networks live under /v1/postbacks/custom.
+    route_prefix: str = "/v1/postbacks"
 
     @property
     def route(self) -> str:
-        return f"/v1/postbacks/{self.name}"
+        return f"{self.route_prefix}/{self.name}"
