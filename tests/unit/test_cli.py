@@ -52,3 +52,30 @@ def test_try_explains_an_undeliverable_postback(capsys: pytest.CaptureFixture[st
     answer = json.loads(capsys.readouterr().out)
     assert answer["status"] == 422
     assert "idfa or idfv" in answer["error"]
+
+
+@pytest.mark.parametrize(
+    ("partner", "fragments"),
+    [
+        (
+            "adjust",
+            [
+                "/v1/postbacks/adjust?token=t0k&",
+                "gps_adid={gps_adid}",
+                "campaign_name={campaign_name}",
+                "created_at={created_at}",
+            ],
+        ),
+        ("tenjin", ["/v1/postbacks/tenjin?token=t0k&", "advertising_id={{advertising_id}}"]),
+        ("kochava", ["/v1/postbacks/kochava?token=t0k&", "adid={adid}"]),
+        ("custom/unity-ads", ["/v1/postbacks/custom/unity-ads?token=t0k&", "ifa={ifa}", "ts={ts}"]),
+    ],
+)
+def test_postback_url_carries_the_partners_macros_under_their_own_names(
+    capsys: pytest.CaptureFixture[str], partner: str, fragments: list[str]
+) -> None:
+    assert main(["postback-url", partner, "--base", BASE + "/v1/postbacks", "--token", "t0k"]) == 0
+    url = capsys.readouterr().out.strip()
+    assert url.startswith(BASE + "/v1/postbacks/")
+    for fragment in fragments:
+        assert fragment in url

@@ -44,7 +44,9 @@ def _serve(args: argparse.Namespace) -> int:
     if not template.exists():
         print(f"error: {template} not found: run serve from the repository root or pass --template", file=sys.stderr)
         return 2
-    stack = LocalStack(template, host=args.host, port=args.port).start()
+    # The built-in Amplitude stand-in listens one port above the relay (3001 by default).
+    amplitude_port = args.port + 1 if args.port else 0
+    stack = LocalStack(template, host=args.host, port=args.port, amplitude_port=amplitude_port).start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     payload = json.dumps(SAMPLE_POSTBACK)

@@ -87,6 +87,7 @@ class LocalStack:
         state_file: Path | None = STATE_FILE,
         environment: dict[str, str] | None = None,
         consume_retries: bool = True,
+        amplitude_port: int = 0,
     ) -> None:
         self.template = load_template(template_path)
         self.host, self.port = host, port
@@ -94,6 +95,7 @@ class LocalStack:
         self._state_file = state_file
         self._extra_environment = environment or {}
         self._consume_retries = consume_retries
+        self._amplitude_port = amplitude_port
         self._handlers: dict[str, Handler] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -125,7 +127,7 @@ class LocalStack:
             from .amplitude_sink import AmplitudeSink
 
             api_key = os.environ.get("AMPLITUDE_API_KEY") or LOCAL_AMPLITUDE_KEY
-            self.sink = AmplitudeSink(api_key=api_key).start()
+            self.sink = AmplitudeSink(api_key=api_key, port=self._amplitude_port).start()
             self._amplitude_url = self.sink.url
             self._extra_environment.setdefault("AMPLITUDE_API_KEY", api_key)
         self.relay_token = (

@@ -1,0 +1,221 @@
+"""Every partner through the local stack: realistic postbacks over real HTTP into `serve`, out to a
+strict stand-in for Amplitude; undeliverable ones answered 4xx with a reason and nothing sent."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.local.stack import LocalStack
+from tests.conftest import API_KEY, ROOT, TOKEN, fixture_json
+
+IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
+ANDROID_GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
+
+# partner route, fixture, how the partner calls, and what Amplitude must receive (read off the fixture)
+CASES: list[tuple[str, str, str, dict[str, Any], dict[str, str]]] = [
+    (
+        "adjust",
+        "install_ios",
+        "GET",
+        {"event_type": "[adjust] install", "platform": "ios", "idfa": IOS_IDFA, "time": 1_773_480_413_000},
+        {"[adjust] network": "Google Ads ACI", "[adjust] campaign": "PB_iOS_US_Search_Brand (20611234567)"},
+    ),
+    (
+        "adjust",
+        "install_android",
+        "GET",
+        {"event_type": "[adjust] install", "platform": "android", "adid": ANDROID_GAID, "time": 1_773_475_501_000},
+        {"[adjust] network": "Facebook Installs"},
+    ),
+    (
+        "kochava",
+        "install_ios",
+        "GET",
+        {"event_type": "[Kochava] Install", "platform": "ios", "idfa": IOS_IDFA, "time": 1_773_480_413_000},
+        {"[Kochava] network": "Google Ads", "[Kochava] campaign": "PB_iOS_US_Search_Brand"},
+    ),
+    (
+        "kochava",
+        "install_android",
+        "GET",
+        {"platform": "android", "adid": ANDROID_GAID, "time": 1_773_475_501_000},
+        {"[Kochava] network": "Unity Ads", "[Kochava] campaign": "PB_Android_DE_Playables"},
+    ),
+    (
+        "tenjin",
+        "install_ios",
+        "GET",
+        {"event_type": "[Tenjin] Install", "platform": "ios", "idfa": IOS_IDFA, "time": 1_773_480_413_589},
+        {"[Tenjin] ad network": "applovin", "[Tenjin] campaign": "PB_iOS_US_Tier1"},
+    ),
+    (
+        "tenjin",
+        "install_android",
+        "GET",
+        {"platform": "android", "adid": ANDROID_GAID, "time": 1_773_475_501_120},
+        {"[Tenjin] ad network": "unityads", "[Tenjin] campaign": "PB_Android_DE_Rewarded"},
+    ),
+    (
+        "branch",
+        "install_ios",
+        "POST",
+        {"event_type": "[Branch] Install", "platform": "ios", "idfa": IOS_IDFA, "time": 1_773_480_413_589},
+        {"[Branch] media source": "Google AdWords", "[Branch] campaign": "PB_iOS_US_Search_Brand"},
+    ),
+    (
+        "branch",
+        "install_android",
+        "POST",
+        {"platform": "android", "adid": ANDROID_GAID, "time": 1_773_475_501_120},
+        {"[Branch] media source": "Facebook", "[Branch] campaign": "PB_Android_DE_Stories"},
+    ),
+    (
+        "singular",
+        "install_ios",
+        "POST",
+        {"event_type": "[Singular] Install", "platform": "ios", "idfa": IOS_IDFA, "time": 1_773_480_413_000},
+        {"[Singular] network": "AdWords", "[Singular] campaign": "PB_iOS_US_Search_Brand"},
+    ),
+    (
+        "singular",
+        "install_android",
+        "POST",
+        {"platform": "android", "adid": ANDROID_GAID, "time": 1_773_475_501_000},
+        {"[Singular] network": "Facebook", "[Singular] campaign": "PB_Android_DE_Stories"},
+    ),
+    (
+        "appsflyer",
+        "install_android",
+        "POST",
+        {"event_type": "[AppsFlyer] Install", "platform": "android"},
+        {"[AppsFlyer] media source": "Facebook Ads"},
+    ),
+    (
+        "custom/unity-ads",
+        "install_ios",
+        "GET",
+        {
+            "event_type": "[Unity Ads] Install",
+            "platform": "ios",
+            "idfa": "B3A4C5D6-1111-4A2B-9C3D-0123456789AB",
+            "time": 1_773_480_413_589,
+        },
+        {"[Unity Ads] media source": "unity", "[Unity Ads] campaign": "PB_iOS_US_Playables"},
+    ),
+    (
+        "custom/liftoff",
+        "install_android",
+        "GET",
+        {
+            "event_type": "[Liftoff] Install",
+            "platform": "android",
+            "adid": "4f1c9a2e-7d3b-4c5a-9e8f-0a1b2c3d4e5f",
+            "time": 1_773_480_413_000,
+        },
+        {"[Liftoff] media source": "liftoff"},
+    ),
+]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, AmplitudeSink]]:
+    state = Path(tmp_path_factory.mktemp("serve")) / "serve.json"
+    with (
+        AmplitudeSink(api_key=API_KEY) as sink,
+        LocalStack(
+            ROOT / "template.yaml",
+            port=0,
+            amplitude_url=sink.url,
+            state_file=state,
+            environment={"AMPLITUDE_API_KEY": API_KEY, "RELAY_TOKEN": TOKEN},
+        ) as local,
+    ):
+        yield local, sink
+
+
+def send(local: LocalStack, route: str, method: str, postback: dict[str, Any]) -> requests.Response:
+    url = f"{local.url}/v1/postbacks/{route}"
+    if method == "GET":
+        return requests.get(url, params={"token": TOKEN, **postback}, timeout=10)
+    return requests.post(url, params={"token": TOKEN}, json=postback, timeout=10)
+
+
+def fixture_for(route: str, name: str) -> dict[str, Any]:
+    return fixture_json(route.removeprefix("custom/"), f"{name}.json")
+
+
+@pytest.mark.parametrize(
+    ("route", "fixture", "method", "event", "properties"), CASES, ids=[f"{case[0]}-{case[1]}" for case in CASES]
+)
+def test_partner_postback_arrives_with_ids_platform_time_and_campaign(
+    stack: tuple[LocalStack, AmplitudeSink],
+    route: str,
+    fixture: str,
+    method: str,
+    event: dict[str, Any],
+    properties: dict[str, str],
+) -> None:
+    local, sink = stack
+    sink.clear()
+    answer = send(local, route, method, fixture_for(route, fixture))
+    assert (answer.status_code, answer.json()["status"]) == (200, "delivered"), answer.text
+    [attribution] = sink.received("attribution")
+    assert {key: attribution.payload.get(key) for key in event} == event
+    user_properties = attribution.payload["user_properties"]
+    assert {key: user_properties.get(key) for key in properties} == properties
+
+
+BROKEN: list[tuple[str, str, dict[str, str], int, str]] = [
+    (
+        "adjust",
+        "GET",
+        {"activity_kind": "install", "os_name": "ios", "idfa": "{idfa}", "idfv": "{idfv}"},
+        422,
+        "idfa or idfv",
+    ),
+    ("adjust", "GET", {"activity_kind": "session", "os_name": "android", "gps_adid": ANDROID_GAID}, 400, "session"),
+    ("kochava", "GET", {"event_name": "_install", "platform": "android", "adid": "{adid}"}, 422, "advertising id"),
+    (
+        "tenjin",
+        "GET",
+        {"event_type": "install", "platform": "ios", "advertising_id": "{{advertising_id}}"},
+        422,
+        "idfa or idfv",
+    ),
+    (
+        "branch",
+        "POST",
+        {"name": "INSTALL", "user_data": {"os": "IOS", "idfa": "00000000-0000-0000-0000-000000000000"}},
+        422,
+        "idfa or idfv",
+    ),
+    ("singular", "POST", {"event_name": "install", "platform": "Android", "aifa": ""}, 422, "advertising id"),
+    ("custom/unity-ads", "GET", {"platform": "ios", "ifa": "{ifa}", "event": "install"}, 422, "idfa or idfv"),
+    ("custom/no-such-network", "GET", {"platform": "ios"}, 404, "no-such-network"),
+]
+
+
+@pytest.mark.parametrize(
+    ("route", "method", "postback", "status", "reason"), BROKEN, ids=[f"{case[0]}-{case[3]}" for case in BROKEN]
+)
+def test_undeliverable_postbacks_get_a_clear_4xx_and_nothing_is_sent(
+    stack: tuple[LocalStack, AmplitudeSink],
+    route: str,
+    method: str,
+    postback: dict[str, Any],
+    status: int,
+    reason: str,
+) -> None:
+    local, sink = stack
+    sink.clear()
+    answer = send(local, route, method, postback)
+    assert answer.status_code == status
+    assert reason in answer.json()["error"]
+    assert sink.requests_seen() == 0
+    assert local.queue_depth("RetryQueue") == {"visible": 0, "in_flight": 0, "delayed": 0}
