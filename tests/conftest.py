@@ -47,7 +47,14 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
             QueueName="retry",
             Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
         )["QueueUrl"]
-        yield {"retry": retry, "dlq": dlq}
+        boto3.client("dynamodb").create_table(
+            TableName="idempotency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        boto3.client("s3").create_bucket(Bucket="postback-archive")
+        yield {"retry": retry, "dlq": dlq, "table": "idempotency", "bucket": "postback-archive"}
 
 
 @pytest.fixture
@@ -59,6 +66,8 @@ def relay_env(monkeypatch: pytest.MonkeyPatch, sink: AmplitudeSink, aws: dict[st
         "RELAY_TOKEN": TOKEN,
         "RELAY_RETRY_QUEUE_URL": aws["retry"],
         "RELAY_DLQ_URL": aws["dlq"],
+        "RELAY_IDEMPOTENCY_TABLE": aws["table"],
+        "RELAY_ARCHIVE_BUCKET": aws["bucket"],
         "RELAY_RETRY_BASE_DELAY_S": "0",
         "RELAY_SYNC_BUDGET_MS": "2000",
     }

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from functools import lru_cache
-from pathlib import Path
+from copy import deepcopy
+from functools import cache
 from typing import Any
 
 import pytest
@@ -26,7 +26,7 @@ SAMPLE_TOKEN = json.loads((EVENTS / "env.json").read_text())["Parameters"]["RELA
 TEMPLATE = load_template(ROOT / "template.yaml")
 
 
-@lru_cache(maxsize=None)
+@cache
 def function(logical_id: str) -> Any:
     [spec] = {route.function for route in TEMPLATE.routes if route.function.logical_id == logical_id} or {
         consumer.function for consumer in TEMPLATE.consumers if consumer.function.logical_id == logical_id
@@ -203,3 +203,29 @@ def test_logs_hold_no_token_key_or_advertising_id(
         "203.0.113.42",
     ):
         assert secret not in logs
+
+
+def test_source_ip_allowlist_refuses_other_addresses(
+    env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_ALLOWED_CIDRS", "185.182.224.0/22, 2a05:d018::/32")
+    reset_runtime()
+    allowed = sample("appsflyer-install-ios-post.json")  # sourceIp 185.182.224.10
+    assert invoke("AppsFlyerFunction", allowed)[0] == 200
+    stranger = deepcopy(allowed)
+    stranger["requestContext"]["http"]["sourceIp"] = "203.0.113.9"
+    status, body = invoke("AppsFlyerFunction", stranger)
+    assert (status, body["error"]) == (403, "source address not allowed for this partner")
+
+
+def test_partner_token_header_is_accepted_when_configured(
+    env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = sample("appsflyer-install-ios-post.json")
+    event["rawQueryString"] = ""
+    event.pop("queryStringParameters", None)
+    event["headers"]["x-appsflyer-token"] = SAMPLE_TOKEN
+    assert invoke("AppsFlyerFunction", event)[0] == 401
+    monkeypatch.setenv("RELAY_PARTNER_TOKEN_HEADER", "X-AppsFlyer-Token")
+    reset_runtime()
+    assert invoke("AppsFlyerFunction", event)[0] == 200

@@ -171,7 +171,7 @@ def test_partner_postback_arrives_with_ids_platform_time_and_campaign(
     assert {key: user_properties.get(key) for key in properties} == properties
 
 
-BROKEN: list[tuple[str, str, dict[str, str], int, str]] = [
+BROKEN: list[tuple[str, str, dict[str, Any], int, str]] = [
     (
         "adjust",
         "GET",

@@ -106,3 +106,34 @@ def test_any_valid_token_is_accepted_in_query_or_header(query: str, headers: dic
 def test_missing_or_wrong_tokens_are_refused(query: str, headers: dict[str, str], message: str) -> None:
     with pytest.raises(Unauthorized, match=message):
         authenticate(event("GET", query, headers=headers), ("current",))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (json.dumps({"a": {"b": {"c": {"d": {"e": {"f": {"g": {"h": {"i": {"j": {"k": 1}}}}}}}}}}}), "nested deeper"),
+        ("[" * 5000 + "]" * 5000, "too large or too deeply nested"),
+        (json.dumps({f"k{i}": i for i in range(600)}), "more than 500 fields"),
+        (json.dumps({"k" * 300: 1}), "longer than 256"),
+        (json.dumps({"campaign": "x" * 9000}), "body.campaign is longer than 8192"),
+        ('{"revenue": 1e400}', "body.revenue is a number too large"),
+        ('{"revenue": 99999999999999999999999}', "body.revenue is a number too large"),
+        ('{"revenue": ' + "9" * 5000 + "}", "too large"),
+    ],
+    ids=["deep", "deeper-than-parser", "many-fields", "long-key", "long-string", "inf", "int64", "huge-int"],
+)
+def test_shapes_no_postback_has_are_refused_with_where(body: str, message: str) -> None:
+    with pytest.raises(BadRequest, match=message):
+        read_postback(event(body=body.encode()), 1024 * 1024)
+
+
+def test_query_strings_with_too_many_fields_are_refused() -> None:
+    with pytest.raises(BadRequest, match="more than 500 fields"):
+        read_postback(event("GET", "&".join(f"k{i}=v" for i in range(501))), LIMIT)
+
+
+def test_form_bodies_keep_the_first_of_repeated_keys() -> None:
+    fields = read_postback(
+        event(body=b"idfa=FIRST&idfa=SECOND", content_type="application/x-www-form-urlencoded"), LIMIT
+    )
+    assert fields == {"idfa": "FIRST"}

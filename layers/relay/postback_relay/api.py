@@ -14,10 +14,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from .config import ConfigurationError, get_settings
 from .core import accept_postback
 from .errors import NotFound, RelayError
-from .inbound import authenticate, read_postback
-from .observability import logger
+from .inbound import authenticate, check_source, read_postback
+from .observability import count, logger
 from .partners import PartnerAdapter
-from .runtime import get_delivery
+from .runtime import get_archive, get_delivery, get_idempotency
 from .secrets import relay_tokens
 
 CUSTOM_ROUTE_PREFIX = "/v1/postbacks/custom"
@@ -41,10 +41,21 @@ def _budget_s(context: LambdaContext | None) -> float:
 def _receive(app: APIGatewayHttpResolver, adapter: PartnerAdapter) -> Response[str]:
     """Authenticate, read, map, attempt, answer: the same for every partner."""
     event = app.current_event
-    authenticate(event, relay_tokens(), adapter.token_headers)
-    raw = read_postback(event, get_settings().max_body_bytes)
-    accepted = accept_postback(adapter, raw, get_delivery(), _budget_s(app.lambda_context))
-    return json_response(accepted.http_status, accepted.body())
+    settings = get_settings()
+    check_source(event, settings.allowed_networks)
+    token_headers = (*adapter.token_headers, settings.partner_token_header) if settings.partner_token_header else ()
+    authenticate(event, relay_tokens(), token_headers or adapter.token_headers)
+    raw = read_postback(event, settings.max_body_bytes)
+    status, body = accept_postback(
+        adapter,
+        raw,
+        delivery=get_delivery(),
+        budget_s=_budget_s(app.lambda_context),
+        idempotency=get_idempotency(),
+        archive=get_archive(),
+        context=app.lambda_context,
+    )
+    return json_response(status, body)
 
 
 def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
@@ -53,6 +64,7 @@ def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
     @app.exception_handler(RelayError)  # type: ignore[untyped-decorator]
     def refuse(error: RelayError) -> Response[str]:
         logger.info("postback refused", extra={"partner": partner, "status": error.status, "code": error.code})
+        count("rejected", partner)
         return json_response(error.status, error.body())
 
     @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]
@@ -85,6 +97,7 @@ def custom_network_resolver(networks: Mapping[str, PartnerAdapter]) -> APIGatewa
     @app.route(f"{CUSTOM_ROUTE_PREFIX}/<name>", method=["GET", "POST"])
     def receive_network_postback(name: str) -> Response[str]:
         # Authenticate first: strangers learn nothing about which networks exist.
+        check_source(app.current_event, get_settings().allowed_networks)
         authenticate(app.current_event, relay_tokens())
         adapter = networks.get(name)
         if adapter is None:

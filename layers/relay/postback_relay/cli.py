@@ -76,7 +76,7 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _use_local_stack_if_needed(args: argparse.Namespace) -> None:
+def _use_local_stack_if_needed(args: argparse.Namespace, required: bool = True) -> None:
     """Point at `serve`'s queues unless the user named queues (flags or environment)."""
     from .local.stack import STATE_FILE, StackState
 
@@ -89,6 +89,8 @@ def _use_local_stack_if_needed(args: argparse.Namespace) -> None:
         return
     state = StackState.read(Path(args.state_file) if args.state_file else STATE_FILE)
     if state is None:
+        if not required:
+            return
         raise SystemExit(
             "error: no queues configured: start `postback-relay serve` in this directory, "
             "or pass --dlq-url/--retry-queue-url (or set RELAY_DLQ_URL/RELAY_RETRY_QUEUE_URL)"
@@ -243,6 +245,54 @@ def _try(args: argparse.Namespace) -> int:
     return 0
 
 
+def _replay(args: argparse.Namespace) -> int:
+    """Re-run archived postbacks through the same mapping; dry-run unless --send."""
+    from datetime import date
+    from urllib.parse import urlsplit
+
+    from .archive import Archive
+    from .errors import RelayError
+    from .mapping import to_amplitude_calls
+    from .partners.registry import find_partner
+
+    location = urlsplit(args.source)
+    if location.scheme != "s3" or not location.netloc:
+        print("error: --from must be s3://BUCKET[/PREFIX]", file=sys.stderr)
+        return 2
+    try:
+        adapter = find_partner(args.partner)
+        since, until = date.fromisoformat(args.since), date.fromisoformat(args.until or args.since)
+    except (KeyError, ValueError) as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
+    _use_local_stack_if_needed(args, required=args.send)
+    archive = Archive(location.netloc, location.path.strip("/") or "raw")
+    delivery = None
+    if args.send:
+        from .runtime import get_delivery
+
+        delivery = get_delivery()
+    totals = {"archived": 0, "undeliverable": 0, "calls": 0, "delivered": 0, "queued": 0, "dead_lettered": 0}
+    for item in archive.read(adapter.name, since, until):
+        totals["archived"] += 1
+        try:
+            calls = to_amplitude_calls(adapter.parse(item.raw), adapter.convention)
+        except RelayError as error:
+            totals["undeliverable"] += 1
+            print(f"{item.postback_id}: {error.status} {error.message}")
+            continue
+        totals["calls"] += len(calls)
+        if delivery is None:
+            print(f"{item.postback_id}: " + ", ".join(f"{c.endpoint} {c.insert_id}" for c in calls))
+            continue
+        # The same insert_ids as the first time: Amplitude's de-duplication backs the replay up.
+        for settled in delivery.deliver_postback(adapter.name, calls, budget_s=10.0):
+            totals[settled.status.value] += 1
+    mode = "sent" if args.send else "dry run (nothing sent; add --send)"
+    print(json.dumps({"partner": adapter.name, "since": str(since), "until": str(until), "mode": mode, **totals}))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="postback-relay", description=__doc__.split("\n\n")[0] if __doc__ else "")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -267,6 +317,17 @@ def build_parser() -> argparse.ArgumentParser:
     try_parser.add_argument("partner")
     try_parser.add_argument("source", help="a JSON file with the postback, or the filled-in callback URL")
     try_parser.set_defaults(run=_try)
+
+    replay = commands.add_parser("replay", help="re-run archived postbacks through the same mapping")
+    replay.add_argument("--from", dest="source", required=True, help="s3://BUCKET[/PREFIX] of the raw archive")
+    replay.add_argument("--partner", required=True, help="appsflyer, adjust, ... or custom/<network>")
+    replay.add_argument("--since", required=True, help="first day, YYYY-MM-DD (UTC)")
+    replay.add_argument("--until", default="", help="last day, YYYY-MM-DD (default: --since)")
+    replay.add_argument("--send", action="store_true", help="deliver (default: dry run)")
+    replay.add_argument("--dlq-url", default="", help=argparse.SUPPRESS)
+    replay.add_argument("--retry-queue-url", default="", help="retry queue for what fails (default: env/serve)")
+    replay.add_argument("--state-file", default="", help=argparse.SUPPRESS)
+    replay.set_defaults(run=_replay)
 
     dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter queue")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)

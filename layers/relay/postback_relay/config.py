@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 AMPLITUDE_BASE_URLS = {"us": "https://api2.amplitude.com", "eu": "https://api.eu.amplitude.com"}
 
@@ -39,6 +40,28 @@ class Settings(BaseModel):
     retry_timeout_s: float = Field(default=10.0, gt=0, alias="AMPLITUDE_RETRY_TIMEOUT_S")
 
     max_body_bytes: int = Field(default=64 * 1024, gt=0, alias="RELAY_MAX_BODY_BYTES")
+
+    # Empty table name: no idempotency layer (only for tests of other parts; the template sets it).
+    idempotency_table: str = Field(default="", alias="RELAY_IDEMPOTENCY_TABLE")
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=60, alias="RELAY_IDEMPOTENCY_TTL_S")
+    archive_bucket: str = Field(default="", alias="RELAY_ARCHIVE_BUCKET")
+    archive_prefix: str = Field(default="raw", alias="RELAY_ARCHIVE_PREFIX")
+    # Per function (template parameters): partners publish their source ranges but rarely sign.
+    allowed_cidrs: str = Field(default="", alias="RELAY_ALLOWED_CIDRS")
+    # A header the partner's own dashboard can send our token in (AppsFlyer's Push API auth token).
+    partner_token_header: str = Field(default="", alias="RELAY_PARTNER_TOKEN_HEADER")
+
+    @property
+    def allowed_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(cidr.strip(), strict=False) for cidr in self.allowed_cidrs.split(",") if cidr.strip())
+
+    @field_validator("allowed_cidrs")
+    @classmethod
+    def _cidrs_parse(cls, value: str) -> str:
+        for cidr in value.split(","):
+            if cidr.strip():
+                ip_network(cidr.strip(), strict=False)  # ValueError names the bad range
+        return value
 
     @property
     def amplitude_base_url(self) -> str:

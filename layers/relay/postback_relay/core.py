@@ -6,9 +6,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from .archive import Archive, ArchivedPostback
 from .delivery import Delivery, Settled, Status
+from .idempotency import Idempotency, NoIdempotency
 from .mapping import to_amplitude_calls
-from .observability import logger
+from .observability import count, logger
 from .partners import PartnerAdapter, RawPostback
 
 
@@ -44,10 +48,23 @@ class Accepted:
         }
 
 
-def accept_postback(adapter: PartnerAdapter, raw: RawPostback, delivery: Delivery, budget_s: float) -> Accepted:
-    """Parse, map, attempt within `budget_s`, queue the rest. Raises RelayError for bad input."""
+def accept_postback(
+    adapter: PartnerAdapter,
+    raw: RawPostback,
+    *,
+    delivery: Delivery,
+    budget_s: float,
+    idempotency: Idempotency | NoIdempotency,
+    archive: Archive | None = None,
+    context: LambdaContext | None = None,
+) -> tuple[int, dict[str, Any]]:
+    """Parse, map, then once per postback: archive, attempt within `budget_s`, queue the rest.
+
+    Returns the HTTP status and body; a resend gets the first answer. Raises RelayError for bad input.
+    """
     postback = adapter.parse(raw)
     calls = to_amplitude_calls(postback, adapter.convention)
+    postback_id = postback.dedup_key()
     logger.info(
         "postback accepted",
         extra={
@@ -58,5 +75,22 @@ def accept_postback(adapter: PartnerAdapter, raw: RawPostback, delivery: Deliver
             "endpoints": [call.endpoint for call in calls],
         },
     )
-    settled = delivery.deliver_postback(adapter.name, calls, budget_s)
-    return Accepted(postback.dedup_key(), settled)
+
+    def deliver_once() -> dict[str, Any]:
+        count("received", adapter.name)
+        if archive is not None:
+            _archive(archive, adapter.name, raw, postback_id, delivery.now_ms())
+        accepted = Accepted(postback_id, delivery.deliver_postback(adapter.name, calls, budget_s))
+        return {"status": accepted.http_status, "body": accepted.body()}
+
+    answer = idempotency.once(f"{adapter.name}:{postback_id}", deliver_once, context)
+    return int(answer["status"]), dict(answer["body"])
+
+
+def _archive(archive: Archive, partner: str, raw: RawPostback, postback_id: str, received_at_ms: int) -> None:
+    # The archive serves replay; its failure must not cost the delivery, so it is logged, not raised.
+    try:
+        archive.put(ArchivedPostback(partner, received_at_ms, postback_id, dict(raw)))
+    except Exception:
+        logger.exception("archive write failed", extra={"partner": partner, "postback_id": postback_id})
+        count("archive_failed", partner)

@@ -19,7 +19,7 @@ from .amplitude.client import AmplitudeClient, Outcome, Verdict
 from .config import Settings
 from .mapping import AmplitudeCall
 from .messages import DeadLetter, DeadLetterReason, RetryMessage
-from .observability import logger
+from .observability import count, logger
 from .queues import MAX_SQS_DELAY_S, DeadLetterQueue, RetryQueue
 
 # Below this, an attempt cannot finish in time: queue the call instead of starting it.
@@ -91,6 +91,7 @@ class Delivery:
         if message.not_before_ms is not None and message.not_before_ms > self.now_ms():
             return self._requeue_until_due(message)
         outcome = self.client.send(message.call, timeout_s=self.settings.retry_timeout_s)
+        count("retried", message.partner)
         return self.settle(message, outcome)
 
     def settle(self, message: RetryMessage, outcome: Outcome, attempted: bool = True) -> Settled:
@@ -99,6 +100,7 @@ class Delivery:
         log = {"partner": message.partner, "endpoint": call.endpoint, "insert_id": call.insert_id}
         if outcome.verdict is Verdict.DELIVERED:
             logger.info("delivered", extra={**log, "attempts": attempts, "status": outcome.status})
+            count("delivered", message.partner)
             return Settled(call, Status.DELIVERED, attempts, outcome.status)
         if outcome.verdict is Verdict.REJECTED or attempts >= self.settings.max_attempts:
             reason = DeadLetterReason.REJECTED if outcome.verdict is Verdict.REJECTED else DeadLetterReason.MAX_ATTEMPTS
@@ -114,6 +116,7 @@ class Delivery:
                     dead_lettered_at_ms=self.now_ms(),
                 )
             )
+            count("dead_lettered", message.partner)
             logger.warning(
                 "dead-lettered",
                 extra={**log, "reason": reason, "attempts": attempts, "status": outcome.status},
@@ -134,6 +137,7 @@ class Delivery:
             }
         )
         self.retry_queue.put(queued, delay_s=min(MAX_SQS_DELAY_S, round(delay)))
+        count("queued", message.partner)
         logger.info(
             "queued for retry",
             extra={**log, "attempts": attempts, "status": outcome.status, "delay_s": round(delay, 1)},

@@ -28,6 +28,10 @@ class Unauthorized(RelayError):
     status, code = 401, "unauthorized"
 
 
+class Forbidden(RelayError):
+    status, code = 403, "forbidden"
+
+
 class NotFound(RelayError):
     status, code = 404, "not_found"
 

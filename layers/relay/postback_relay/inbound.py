@@ -10,16 +10,24 @@ import base64
 import binascii
 import hmac
 import json
+import math
 from collections.abc import Mapping, Sequence
+from ipaddress import IPv4Network, IPv6Network, ip_address
 from typing import Any
 from urllib.parse import parse_qsl
 
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from .errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from .errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 
 TOKEN_PARAM = "token"  # noqa: S105 - a parameter name, not a secret
 TOKEN_HEADER = "x-relay-token"  # noqa: S105 - a header name
+# Shape limits: far above any real postback, low enough that no input costs us more than it should.
+MAX_DEPTH = 10
+MAX_FIELDS = 500
+MAX_KEY_LENGTH = 256
+MAX_STRING_LENGTH = 8192
+_INT64 = 2**63
 _FORM = "application/x-www-form-urlencoded"
 _JSON_TYPES = ("application/json", "text/json", "text/plain")
 
@@ -53,12 +61,74 @@ def authenticate(event: APIGatewayProxyEventV2, valid_tokens: Sequence[str], ext
         raise Unauthorized("invalid relay token")
 
 
-def _query_fields(event: APIGatewayProxyEventV2) -> dict[str, str]:
+def _first_values(encoded: str, where: str) -> dict[str, str]:
+    """Decoded key/value pairs; a repeated key keeps its first value. Shape limits apply."""
+    try:
+        pairs = parse_qsl(encoded, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    except ValueError as error:
+        raise BadRequest(f"{where} has more than {MAX_FIELDS} fields") from error
     fields: dict[str, str] = {}
-    for key, value in parse_qsl(event.raw_query_string or "", keep_blank_values=True):
+    for key, value in pairs:
         if key != TOKEN_PARAM:
-            fields.setdefault(key, value)  # a repeated key keeps its first value
+            fields.setdefault(key, value)
+    check_shape(fields, where)
     return fields
+
+
+def check_source(event: APIGatewayProxyEventV2, allowed: Sequence[IPv4Network | IPv6Network]) -> None:
+    """403 unless the caller's address is in the partner's published ranges (when any are set)."""
+    if not allowed:
+        return
+    try:
+        source = ip_address(event.request_context.http.source_ip)
+    except ValueError as error:
+        raise Forbidden("source address not allowed") from error
+    if not any(source in network for network in allowed):
+        raise Forbidden("source address not allowed for this partner")
+
+
+def _query_fields(event: APIGatewayProxyEventV2) -> dict[str, str]:
+    return _first_values(event.raw_query_string or "", "query string")
+
+
+def _out_of_range(number: Any) -> bool:
+    if isinstance(number, int):
+        return not -_INT64 <= number < _INT64
+    return isinstance(number, float) and not math.isfinite(number)
+
+
+def check_shape(value: Any, where: str) -> None:
+    """Refuse (400) nesting, sizes and numbers no postback has, naming where the problem is."""
+    count = 0
+
+    def walk(node: Any, path: str, depth: int) -> None:
+        nonlocal count
+        if depth > MAX_DEPTH:
+            raise BadRequest(f"{path} is nested deeper than {MAX_DEPTH} levels")
+        if isinstance(node, dict):
+            for key, child in node.items():
+                count += 1
+                if count > MAX_FIELDS:
+                    raise BadRequest(f"{where} has more than {MAX_FIELDS} fields")
+                if len(key) > MAX_KEY_LENGTH:
+                    raise BadRequest(f"a field name in {path} is longer than {MAX_KEY_LENGTH} characters")
+                walk(child, f"{path}.{key}", depth + 1)
+        elif isinstance(node, list):
+            for index, child in enumerate(node):
+                count += 1
+                if count > MAX_FIELDS:
+                    raise BadRequest(f"{where} has more than {MAX_FIELDS} fields")
+                walk(child, f"{path}[{index}]", depth + 1)
+        elif isinstance(node, str) and len(node) > MAX_STRING_LENGTH:
+            raise BadRequest(f"{path} is longer than {MAX_STRING_LENGTH} characters")
+        elif isinstance(node, bool) or node is None:
+            return
+        elif (isinstance(node, int) and not -_INT64 <= node < _INT64) or (
+            isinstance(node, float) and not math.isfinite(node)
+        ):
+            raise BadRequest(f"{path} is a number too large to process")
+
+    walk(value, where, 0)
 
 
 def _reject_constant(name: str) -> Any:
@@ -91,11 +161,10 @@ def read_postback(event: APIGatewayProxyEventV2, max_body_bytes: int) -> dict[st
     content_type = (_header(event, "content-type") or "").split(";")[0].strip().lower()
     if content_type == _FORM:
         try:
-            body_fields = dict(parse_qsl(data.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
+            text = data.decode("utf-8")
         except UnicodeDecodeError as error:
             raise BadRequest("form body is not valid UTF-8") from error
-        body_fields.pop(TOKEN_PARAM, None)
-        return {**fields, **body_fields}
+        return {**fields, **_first_values(text, "form body")}
     if content_type in _JSON_TYPES or content_type == "" or content_type.endswith("+json"):
         return {**fields, **_json_object(data)}
     raise UnsupportedMediaType(
@@ -111,7 +180,10 @@ def _json_object(data: bytes) -> Mapping[str, Any]:
         raise BadRequest("JSON body is not valid UTF-8") from error
     except json.JSONDecodeError as error:
         raise BadRequest(f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}") from error
+    except (ValueError, RecursionError) as error:  # e.g. an integer of thousands of digits, deep nesting
+        raise BadRequest("JSON body holds a value too large or too deeply nested to process") from error
     if not isinstance(parsed, dict):
         raise BadRequest(f"JSON body must be an object, not {type(parsed).__name__}")
     parsed.pop(TOKEN_PARAM, None)
+    check_shape(parsed, "body")
     return parsed

@@ -11,13 +11,13 @@ from pydantic import ValidationError
 
 from .messages import DeadLetter, DeadLetterReason, RetryMessage
 from .observability import logger
-from .runtime import get_delivery
+from .runtime import get_delivery, get_idempotency
 
 # Report failures item by item even when the whole batch failed: SQS then retries exactly those.
 _processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
-def redeliver_record(record: SQSRecord) -> None:
+def redeliver_record(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     """Deliver, re-queue with the next delay, or dead-letter. Raising marks the record failed:
     SQS then redelivers it, and after maxReceiveCount its RedrivePolicy moves it to the DLQ."""
     delivery = get_delivery()
@@ -34,7 +34,13 @@ def redeliver_record(record: SQSRecord) -> None:
             )
         )
         return
-    delivery.redeliver(message)
+    # Keyed by attempt: an SQS redelivery of this very message (after a crashed batch) is not sent
+    # twice, while the next scheduled retry of the same call is a new attempt.
+    get_idempotency().once(
+        f"retry:{message.call.insert_id}#{message.attempts}",
+        lambda: {"status": delivery.redeliver(message).status.value},
+        lambda_context,
+    )
 
 
 def handle_retry_batch(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:

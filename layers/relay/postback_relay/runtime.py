@@ -5,8 +5,11 @@ from __future__ import annotations
 from functools import lru_cache
 
 from .amplitude.client import AmplitudeClient
+from .archive import Archive
+from .archive import s3_client as archive_s3_client
 from .config import get_settings, reset_settings
 from .delivery import Delivery
+from .idempotency import Idempotency, NoIdempotency
 from .queues import DeadLetterQueue, RetryQueue, reset_clients
 from .secrets import amplitude_api_key
 
@@ -18,10 +21,27 @@ def get_delivery() -> Delivery:
     return Delivery(client, settings, RetryQueue(), DeadLetterQueue())
 
 
+@lru_cache(maxsize=1)
+def get_idempotency() -> Idempotency | NoIdempotency:
+    settings = get_settings()
+    if not settings.idempotency_table:
+        return NoIdempotency()
+    return Idempotency(settings.idempotency_table, settings.idempotency_ttl_s)
+
+
+@lru_cache(maxsize=1)
+def get_archive() -> Archive | None:
+    settings = get_settings()
+    return Archive(settings.archive_bucket, settings.archive_prefix) if settings.archive_bucket else None
+
+
 def reset_runtime() -> None:
     """Drop every cached singleton (tests and `serve` reconfigure the environment)."""
     if get_delivery.cache_info().currsize:
         get_delivery().client.close()
     get_delivery.cache_clear()
+    get_idempotency.cache_clear()
+    get_archive.cache_clear()
+    archive_s3_client.cache_clear()
     reset_settings()
     reset_clients()

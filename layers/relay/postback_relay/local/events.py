@@ -10,8 +10,10 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 _TEXT_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/", "+json", "application/xml")
 
@@ -129,3 +131,8 @@ class LocalLambdaContext:
 
     def get_remaining_time_in_millis(self) -> int:
         return max(0, int((self.timeout_s - (time.monotonic() - self._started)) * 1000))
+
+
+def lambda_context(function_name: str, timeout_s: float = 5.0, memory_mb: int = 256) -> LambdaContext:
+    """A LocalLambdaContext, typed as the Powertools LambdaContext handlers expect."""
+    return cast(LambdaContext, LocalLambdaContext(function_name, timeout_s, memory_mb))

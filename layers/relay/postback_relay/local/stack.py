@@ -17,8 +17,6 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,20 +61,6 @@ class StackState:
             return None
 
 
-@contextmanager
-def patched_environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {name: os.environ.get(name) for name in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-
-
 class LocalStack:
     def __init__(
         self,
@@ -99,7 +83,8 @@ class LocalStack:
         self._handlers: dict[str, Handler] = {}
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._env_patch: Any = None
+        self._saved_environ: dict[str, str] | None = None
+        self._stack_id = secrets.token_hex(3)
         self._moto: Any = None
         self.sink: Any = None
         self._server: ThreadingHTTPServer | None = None
@@ -133,24 +118,36 @@ class LocalStack:
         self.relay_token = (
             self._extra_environment.get("RELAY_TOKEN") or os.environ.get("RELAY_TOKEN") or secrets.token_urlsafe(24)
         )
-        environment = {
+        essentials = {
             # The local stack never talks to real AWS, whatever credentials the shell holds.
             "AWS_ENDPOINT_URL": endpoint,
             "AWS_DEFAULT_REGION": _REGION,
             "AWS_REGION": _REGION,
             "AWS_ACCESS_KEY_ID": "local",
             "AWS_SECRET_ACCESS_KEY": "local",
+        }
+        self._saved_environ = dict(os.environ)
+        os.environ.update(essentials)
+        reset_clients()
+        physical_ids = self._create_resources()
+        # The functions' environment as the template sets it (parameter defaults, resource names),
+        # then what the developer's shell sets, then what the local stack itself must decide.
+        template_environment = {
+            name: physical_ids.get(value["Ref"], "") if isinstance(value, dict) else str(value)
+            for name, value in self.template.environment.items()
+        }
+        template_environment = {k: v for k, v in template_environment.items() if k not in os.environ}
+        local_environment = {
             "AMPLITUDE_API_URL": self._amplitude_url,
             "RELAY_TOKEN": self.relay_token,
-            "POWERTOOLS_SERVICE_NAME": "postback-relay",
+            **{
+                k: physical_ids[v["Ref"]]
+                for k, v in self.template.environment.items()
+                if isinstance(v, dict) and v.get("Ref") in physical_ids
+            },
             **self._extra_environment,
         }
-        self._env_patch = patched_environ(environment)
-        self._env_patch.__enter__()
-        reset_clients()
-        self._create_queues()
-        os.environ["RELAY_RETRY_QUEUE_URL"] = self.queue_urls["RetryQueue"]
-        os.environ["RELAY_DLQ_URL"] = self.queue_urls["DeadLetterQueue"]
+        os.environ.update({**template_environment, **local_environment})
         reset_runtime()
 
         # Load every function now, as Lambda's init would: a broken handler or mapping file fails
@@ -186,9 +183,11 @@ class LocalStack:
         moto, self._moto = self._moto, None
         if moto is not None:
             moto.stop()
-        env_patch, self._env_patch = self._env_patch, None
-        if env_patch is not None:
-            env_patch.__exit__(None, None, None)
+        saved, self._saved_environ = self._saved_environ, None
+        if saved is not None:
+            # The environment as it was before start: the stack's variables leave with it.
+            os.environ.clear()
+            os.environ.update(saved)
         reset_runtime()
         if server is not None and self._state_file is not None and self._state_file.exists():
             self._state_file.unlink()
@@ -219,7 +218,12 @@ class LocalStack:
         self._threads.append(thread)
 
     # -- queues ----------------------------------------------------------------------------
-    def _create_queues(self) -> None:
+    def _name(self, logical_id: str) -> str:
+        # Unique per stack: moto keeps its state per process, and a second stack must start empty.
+        return f"local-{self._stack_id}-{logical_id}"
+
+    def _create_resources(self) -> dict[str, str]:
+        """The template's queues, tables and buckets in moto; their physical ids by logical id."""
         import boto3
 
         sqs = boto3.client("sqs")
@@ -240,9 +244,26 @@ class LocalStack:
                         "maxReceiveCount": int(redrive.get("maxReceiveCount", 5)),
                     }
                 )
-            url = sqs.create_queue(QueueName=f"local-{logical_id}", Attributes=attributes)["QueueUrl"]
+            url = sqs.create_queue(QueueName=self._name(logical_id), Attributes=attributes)["QueueUrl"]
             arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
             self.queue_urls[logical_id], self.queue_arns[logical_id] = url, arn
+        physical = dict(self.queue_urls)
+        dynamodb = boto3.client("dynamodb")
+        for logical_id, properties in self.template.tables.items():
+            name = self._name(logical_id)
+            dynamodb.create_table(
+                TableName=name,
+                KeySchema=properties["KeySchema"],
+                AttributeDefinitions=properties["AttributeDefinitions"],
+                BillingMode="PAY_PER_REQUEST",
+            )
+            physical[logical_id] = name
+        s3 = boto3.client("s3")
+        for logical_id in self.template.buckets:
+            name = self._name(logical_id).lower()
+            s3.create_bucket(Bucket=name)
+            physical[logical_id] = name
+        return physical
 
     def consume_once(self, consumer: QueueConsumer, wait_s: int = 0) -> int:
         """One poll of the queue, as Lambda's SQS event source does it. Returns messages handled."""

@@ -87,6 +87,11 @@ class Template:
     routes: list[HttpRoute]
     consumers: list[QueueConsumer]
     queues: dict[str, dict[str, Any]]
+    tables: dict[str, dict[str, Any]]
+    buckets: dict[str, dict[str, Any]]
+    # Globals.Function.Environment.Variables, with parameter references replaced by their defaults;
+    # references to resources stay {"Ref": logical_id} for the local stack to fill in.
+    environment: dict[str, Any]
 
 
 def _path_pattern(path: str) -> re.Pattern[str]:
@@ -111,7 +116,8 @@ def _queue_logical_id(value: Any) -> str | None:
 def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
     """A `!Ref Parameter` becomes the parameter's default, as a deploy without overrides sees it."""
     if isinstance(value, dict) and "Ref" in value and value["Ref"] in parameters:
-        return parameters[value["Ref"]].get("Default")
+        default = parameters[value["Ref"]].get("Default")
+        return "" if default is None else default
     return value
 
 
@@ -123,10 +129,13 @@ def load_template(path: Path) -> Template:
     routes: list[HttpRoute] = []
     consumers: list[QueueConsumer] = []
     queues: dict[str, dict[str, Any]] = {}
+    tables: dict[str, dict[str, Any]] = {}
+    buckets: dict[str, dict[str, Any]] = {}
+    by_type = {"AWS::SQS::Queue": queues, "AWS::DynamoDB::Table": tables, "AWS::S3::Bucket": buckets}
     for logical_id, resource in (document.get("Resources") or {}).items():
         properties = resource.get("Properties") or {}
-        if resource.get("Type") == "AWS::SQS::Queue":
-            queues[logical_id] = properties
+        if resource.get("Type") in by_type:
+            by_type[resource["Type"]][logical_id] = properties
             continue
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
@@ -154,4 +163,6 @@ def load_template(path: Path) -> Template:
                 queue = _queue_logical_id(event_properties.get("Queue"))
                 if queue:
                     consumers.append(QueueConsumer(queue, int(event_properties.get("BatchSize", 10)), function))
-    return Template(routes, consumers, queues)
+    variables = (global_function.get("Environment") or {}).get("Variables") or {}
+    environment = {name: _resolve(value, parameters) for name, value in variables.items()}
+    return Template(routes, consumers, queues, tables, buckets, environment)
