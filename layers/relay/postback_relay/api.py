@@ -7,12 +7,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import BaseModel
 
 from .config import ConfigurationError, get_settings
-from .core import accept_postback
+from .core import ErrorAnswer, PostbackAnswer, accept_postback
 from .errors import NotFound, RelayError
 from .inbound import authenticate, check_source, read_postback
 from .observability import count, logger
@@ -79,10 +81,36 @@ def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
         return json_response(503, {"error": "the relay could not queue this postback; resend it later"})
 
 
+def _answer(model: type[BaseModel], description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {"application/json": {"model": model}}}
+
+
+# The partner-facing contract, published in the relay's OpenAPI document.
+POSTBACK_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: _answer(PostbackAnswer, "Delivered to Amplitude"),
+    202: _answer(PostbackAnswer, "Accepted: queued for retry, or dead-lettered for replay"),
+    400: _answer(ErrorAnswer, "Malformed postback (bad JSON, shape limits, unknown event kind)"),
+    401: _answer(ErrorAnswer, "Missing or wrong relay token"),
+    403: _answer(ErrorAnswer, "Source address outside the partner's allowed ranges"),
+    409: _answer(ErrorAnswer, "The same postback is being processed right now"),
+    413: _answer(ErrorAnswer, "Body too large"),
+    415: _answer(ErrorAnswer, "Content type other than JSON or form"),
+    422: _answer(ErrorAnswer, "Undeliverable: no usable device id for its platform and no user id"),
+    503: _answer(ErrorAnswer, "Could not be queued: not accepted, resend later"),
+}
+
+
 def partner_resolver(adapter: PartnerAdapter) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
 
-    @app.route(adapter.route, method=["GET", "POST"])
+    @app.route(
+        adapter.route,
+        method=["GET", "POST"],
+        summary=f"{adapter.display_name} postback",
+        description=f"Postback as {adapter.display_name} sends it ({adapter.method} preferred; see docs/partners.md).",
+        tags=["postbacks"],
+        responses=POSTBACK_RESPONSES,
+    )
     def receive_postback() -> Response[str]:
         return _receive(app, adapter)
 
@@ -94,7 +122,14 @@ def custom_network_resolver(networks: Mapping[str, PartnerAdapter]) -> APIGatewa
     """One route for every network described by a mapping file: /v1/postbacks/custom/<name>."""
     app = APIGatewayHttpResolver()
 
-    @app.route(f"{CUSTOM_ROUTE_PREFIX}/<name>", method=["GET", "POST"])
+    @app.route(
+        f"{CUSTOM_ROUTE_PREFIX}/<name>",
+        method=["GET", "POST"],
+        summary="Ad-network postback described by a mapping file",
+        description="A network's S2S postback, mapped by networks/<name>.yaml (404 for an unknown name).",
+        tags=["postbacks"],
+        responses={**POSTBACK_RESPONSES, 404: _answer(ErrorAnswer, "No mapping file of that name")},
+    )
     def receive_network_postback(name: str) -> Response[str]:
         # Authenticate first: strangers learn nothing about which networks exist.
         check_source(app.current_event, get_settings().allowed_networks)

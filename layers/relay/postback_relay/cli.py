@@ -293,6 +293,13 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _openapi(args: argparse.Namespace) -> int:
+    from .openapi import spec_json
+
+    sys.stdout.write(spec_json())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="postback-relay", description=__doc__.split("\n\n")[0] if __doc__ else "")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -317,6 +324,9 @@ def build_parser() -> argparse.ArgumentParser:
     try_parser.add_argument("partner")
     try_parser.add_argument("source", help="a JSON file with the postback, or the filled-in callback URL")
     try_parser.set_defaults(run=_try)
+
+    openapi = commands.add_parser("openapi", help="print the relay's OpenAPI document (docs/openapi.json)")
+    openapi.set_defaults(run=_openapi)
 
     replay = commands.add_parser("replay", help="re-run archived postbacks through the same mapping")
     replay.add_argument("--from", dest="source", required=True, help="s3://BUCKET[/PREFIX] of the raw archive")

@@ -7,13 +7,37 @@ from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field
 
 from .archive import Archive, ArchivedPostback
 from .delivery import Delivery, Settled, Status
 from .idempotency import Idempotency, NoIdempotency
-from .mapping import to_amplitude_calls
+from .mapping import Endpoint, to_amplitude_calls
 from .observability import count, logger
 from .partners import PartnerAdapter, RawPostback
+
+
+class RequestOutcome(BaseModel):
+    endpoint: Endpoint
+    status: Status
+    insert_id: str
+
+
+class PostbackAnswer(BaseModel):
+    """What a partner gets back for an accepted postback (200 delivered, 202 queued/dead_lettered)."""
+
+    status: Status
+    postback_id: str = Field(description="stable key of this postback: a resend has the same one")
+    requests: list[RequestOutcome] = Field(description="one per Amplitude call")
+
+
+class ErrorAnswer(BaseModel):
+    """What a partner gets back for a refused postback (4xx, or 503 when it could not be queued)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    error: str = Field(description="the problem, in words")
+    code: str | None = Field(default=None, description="machine-readable kind of problem")
 
 
 @dataclass(frozen=True)

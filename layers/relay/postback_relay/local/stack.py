@@ -386,6 +386,11 @@ def _make_request_handler(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             if parts.path == "/health" and self.command in ("GET", "HEAD"):
                 self._json(200, {"status": "ok", "routes": [r.route_key for r in stack.template.routes]})
                 return
+            if parts.path == "/openapi.json" and self.command in ("GET", "HEAD"):
+                from ..openapi import spec_json
+
+                self._reply(200, spec_json().encode())
+                return
             found = stack.find_route(self.command, parts.path)
             if found is None:
                 self._json(404, {"message": "Not Found"})
@@ -418,6 +423,11 @@ def _make_request_handler(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             headers.setdefault("content-type", "application/json")
             self._reply(int(result.get("statusCode", 200)), body, headers)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = _handle
+        def __getattr__(self, name: str) -> Any:
+            # Every method reaches routing, as at API Gateway (an unrouted one is a JSON 404),
+            # instead of http.server's HTML 501.
+            if name.startswith("do_"):
+                return self._handle
+            raise AttributeError(name)
 
     return RelayRequestHandler
