@@ -219,3 +219,45 @@ def test_undeliverable_postbacks_get_a_clear_4xx_and_nothing_is_sent(
     assert reason in answer.json()["error"]
     assert sink.requests_seen() == 0
     assert local.queue_depth("RetryQueue") == {"visible": 0, "in_flight": 0, "delayed": 0}
+
+
+MALFORMED: list[tuple[str, dict[str, Any], int]] = [
+    ("no token", {"method": "GET", "params": {"idfa": IOS_IDFA}}, 401),
+    ("bad JSON", {"method": "POST", "data": b"{oops", "headers": {"content-type": "application/json"}}, 400),
+    ("JSON array", {"method": "POST", "data": b"[1,2]", "headers": {"content-type": "application/json"}}, 400),
+    ("NaN", {"method": "POST", "data": b'{"revenue": NaN}', "headers": {"content-type": "application/json"}}, 400),
+    (
+        "deep",
+        {"method": "POST", "data": b'{"a":' * 40 + b"1" + b"}" * 40, "headers": {"content-type": "application/json"}},
+        400,
+    ),
+    (
+        "too large",
+        {"method": "POST", "data": b'{"a":"' + b"x" * 70_000 + b'"}', "headers": {"content-type": "application/json"}},
+        413,
+    ),
+    ("XML", {"method": "POST", "data": b"<postback/>", "headers": {"content-type": "application/xml"}}, 415),
+    ("binary", {"method": "POST", "data": bytes(range(256)), "headers": {"content-type": "application/json"}}, 400),
+    ("too many fields", {"method": "GET", "params": {f"k{i}": "v" for i in range(600)}}, 400),
+]
+
+
+def test_malformed_input_of_every_kind_is_a_json_4xx_and_the_relay_stays_healthy(
+    stack: tuple[LocalStack, AmplitudeSink],
+) -> None:
+    local, sink = stack
+    sink.clear()
+    url = f"{local.url}/v1/postbacks/appsflyer"
+    for name, request, status in MALFORMED:
+        params = request.get("params", {})
+        if name != "no token":
+            params = {"token": TOKEN, **params}
+        answer = requests.request(
+            request["method"], url, params=params, data=request.get("data"), headers=request.get("headers"), timeout=10
+        )
+        assert answer.status_code == status, name
+        assert answer.json()["error"], name
+    assert sink.requests_seen() == 0
+    assert requests.get(f"{local.url}/health", timeout=5).status_code == 200
+    good = send(local, "appsflyer", "POST", fixture_for("appsflyer", "install_android"))
+    assert good.status_code == 200

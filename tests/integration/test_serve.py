@@ -213,7 +213,24 @@ def test_serve_command_starts_and_prints_a_ready_to_paste_postback(tmp_path: Pat
         curl = next(line for line in lines if "curl -sS -X POST" in line)
         assert "/v1/postbacks/appsflyer?token=" in curl
         assert (tmp_path / ".postback-relay" / "serve.json").exists()
+        token = banner.split("Relay token: ")[1].split()[0]
+        postback = fixture_json("appsflyer", "install_ios.json")
+        answer = requests.post(f"{url}/v1/postbacks/appsflyer", params={"token": token}, json=postback, timeout=10)
+        assert answer.status_code == 200
+        assert requests.get(f"{url}/v1/postbacks/appsflyer", params={"token": "wrong"}, timeout=10).status_code == 401
     finally:
         process.terminate()
-        process.wait(timeout=30)
+        logs, errors = process.communicate(timeout=30)
     assert not (tmp_path / ".postback-relay" / "serve.json").exists()
+    # What the stack logged while serving: the relay's JSON logs, never a secret or an identifier.
+    assert '"message":"postback accepted"' in logs
+    for secret in (
+        token,
+        "wrong",
+        "local-amplitude-key",
+        postback["idfa"],
+        postback["idfv"],
+        postback["customer_user_id"],
+        postback["ip"],
+    ):
+        assert secret not in logs + errors
