@@ -51,7 +51,12 @@ def invoke(name: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return result["statusCode"], json.loads(result["body"])
 
 
-ROUTE_EVENTS = sorted(path.name for path in EVENTS.glob("*.json") if path.name not in ("env.json", "retry-sqs.json"))
+# Partner postbacks; the tracker samples need a registered app (tests/tracker/test_tracker_samples.py).
+ROUTE_EVENTS = sorted(
+    path.name
+    for path in EVENTS.glob("*.json")
+    if path.name not in ("env.json", "retry-sqs.json") and not path.name.startswith("tracker-")
+)
 
 
 def route_for(event: dict[str, Any]) -> Any:
@@ -72,7 +77,7 @@ def test_every_sample_event_is_delivered_by_its_routes_function(
 
 
 def test_every_route_has_a_sample_event() -> None:
-    covered = {sample(name)["routeKey"] for name in ROUTE_EVENTS}
+    covered = {sample(path.name)["routeKey"] for path in EVENTS.glob("*-*.json") if path.name != "retry-sqs.json"}
     # GET and POST share a function; one sample per partner function is enough for `sam local invoke`.
     functions_with_samples = {route.function.logical_id for route in TEMPLATE.routes if route.route_key in covered}
     assert functions_with_samples == {route.function.logical_id for route in TEMPLATE.routes}

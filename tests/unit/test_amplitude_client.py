@@ -40,7 +40,7 @@ HTTPAPI = AmplitudeCall(
 
 
 def client_for(url: str, key: str = API_KEY) -> AmplitudeClient:
-    return AmplitudeClient(url, lambda: key, connect_timeout_s=0.5)
+    return AmplitudeClient(url, lambda ref: key, connect_timeout_s=0.5)
 
 
 @pytest.mark.parametrize("call", [ATTRIBUTION, IDENTIFY, HTTPAPI], ids=lambda c: c.endpoint)

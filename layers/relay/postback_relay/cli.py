@@ -97,6 +97,7 @@ def _use_local_stack_if_needed(args: argparse.Namespace, required: bool = True) 
         )
     os.environ.update(
         {
+            **({"RELAY_APPS_TABLE": state.resources["AppsTable"]} if "AppsTable" in state.resources else {}),
             "AWS_ENDPOINT_URL": state.endpoint_url,
             "AWS_DEFAULT_REGION": "us-east-1",
             "AWS_ACCESS_KEY_ID": "local",
@@ -300,6 +301,51 @@ def _openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def _apps_store(args: argparse.Namespace) -> Any:
+    """The apps table: --table, RELAY_APPS_TABLE, or the one of `serve` running in this directory."""
+    from .tracker.store import TrackerStore
+
+    if args.table:
+        os.environ["RELAY_APPS_TABLE"] = args.table
+    elif not os.environ.get("RELAY_APPS_TABLE"):
+        _use_local_stack_if_needed(args)
+    table = os.environ.get("RELAY_APPS_TABLE", "")
+    if not table:
+        raise SystemExit("error: no apps table: start `postback-relay serve`, or pass --table (output AppsTableName)")
+    # Registering and listing apps touch only the apps table.
+    return TrackerStore(table, clicks_table=table, installs_table=table)
+
+
+def _apps_create(args: argparse.Namespace) -> int:
+    from .tracker.apps import register_app
+
+    app, api_key = register_app(
+        _apps_store(args),
+        args.name,
+        args.ios_store_url,
+        args.android_store_url,
+        args.redirect_domain,
+        args.amplitude_key_ref,
+    )
+    if args.json:
+        print(json.dumps({"app_id": app.app_id, "api_key": api_key}))
+    else:
+        print(f"app_id:  {app.app_id}")
+        print(f"api_key: {api_key}   (shown once: only its hash is stored)")
+    return 0
+
+
+def _apps_list(args: argparse.Namespace) -> int:
+    apps = _apps_store(args).list_apps()
+    if args.json:
+        print(json.dumps([app.model_dump(mode="json", exclude={"api_key_hash"}) for app in apps]))
+        return 0
+    for app in apps:
+        print(f"{app.app_id}  {app.name}  ios={app.ios_store_url or '-'}  android={app.android_store_url or '-'}")
+    print(f"{len(apps)} app(s).")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="postback-relay", description=__doc__.split("\n\n")[0] if __doc__ else "")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -338,6 +384,25 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--retry-queue-url", default="", help="retry queue for what fails (default: env/serve)")
     replay.add_argument("--state-file", default="", help=argparse.SUPPRESS)
     replay.set_defaults(run=_replay)
+
+    apps = commands.add_parser("apps", help="register apps for the first-party tracker")
+    apps_commands = apps.add_subparsers(dest="apps_command", required=True)
+    create = apps_commands.add_parser("create", help="register an app; prints its app_id and API key once")
+    create.add_argument("--name", required=True)
+    create.add_argument("--ios-store-url", default=None)
+    create.add_argument("--android-store-url", default=None)
+    create.add_argument("--redirect-domain", action="append", default=[], help="allowed redirect_url host (repeat)")
+    create.add_argument("--amplitude-key-ref", default=None, help="SSM parameter/secret of this app's Amplitude key")
+    create.add_argument("--json", action="store_true")
+    create.set_defaults(run=_apps_create)
+    listing = apps_commands.add_parser("list", help="list registered apps")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(run=_apps_list)
+    for sub in (create, listing):
+        sub.add_argument("--table", default="", help="apps table (stack output AppsTableName; default: serve's)")
+        sub.add_argument("--state-file", default="", help=argparse.SUPPRESS)
+        sub.add_argument("--dlq-url", default="", help=argparse.SUPPRESS)
+        sub.add_argument("--retry-queue-url", default="", help=argparse.SUPPRESS)
 
     dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter queue")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)

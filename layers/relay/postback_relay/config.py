@@ -46,6 +46,14 @@ class Settings(BaseModel):
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60, alias="RELAY_IDEMPOTENCY_TTL_S")
     archive_bucket: str = Field(default="", alias="RELAY_ARCHIVE_BUCKET")
     archive_prefix: str = Field(default="raw", alias="RELAY_ARCHIVE_PREFIX")
+
+    # First-party tracker (seed 002).
+    apps_table: str = Field(default="", alias="RELAY_APPS_TABLE")
+    clicks_table: str = Field(default="", alias="RELAY_CLICKS_TABLE")
+    installs_table: str = Field(default="", alias="RELAY_INSTALLS_TABLE")
+    default_redirect_url: str = Field(default="https://www.apple.com/app-store/", alias="RELAY_DEFAULT_REDIRECT_URL")
+    hash_salt: str = Field(default="postback-relay-local", alias="RELAY_HASH_SALT", repr=False)
+    fingerprinting: bool = Field(default=True, alias="RELAY_FINGERPRINTING")
     # Per function (template parameters): partners publish their source ranges but rarely sign.
     allowed_cidrs: str = Field(default="", alias="RELAY_ALLOWED_CIDRS")
     # A header the partner's own dashboard can send our token in (AppsFlyer's Push API auth token).

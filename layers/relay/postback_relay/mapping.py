@@ -22,7 +22,8 @@ from .models.amplitude import AttributionEvent, HttpApiEvent, Identification, Us
 from .models.postback import Kind, Postback
 from .partners import Convention
 
-Endpoint = Literal["attribution", "identify", "httpapi"]
+# "httpapi_batch": several HTTP V2 events in one request (payload {"events": [...]}), each with its insert_id.
+Endpoint = Literal["attribution", "identify", "httpapi", "httpapi_batch"]
 
 
 class AmplitudeCall(BaseModel):
@@ -36,6 +37,8 @@ class AmplitudeCall(BaseModel):
     endpoint: Endpoint
     insert_id: str = Field(min_length=1)
     payload: dict[str, Any]
+    # Which Amplitude project: the SSM parameter / secret of its key; None = the relay's own key.
+    api_key_ref: str | None = None
 
 
 def _campaign_values(postback: Postback) -> dict[str, Any]:

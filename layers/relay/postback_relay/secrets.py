@@ -22,8 +22,11 @@ def _fetch(name: str) -> str:
     return value.strip()
 
 
-def amplitude_api_key() -> str:
+def amplitude_api_key(ref: str | None = None) -> str:
+    """The relay's Amplitude key, or the key stored under `ref` (an app's own Amplitude project)."""
     settings = get_settings()
+    if ref:
+        return _fetch(ref)
     if settings.amplitude_api_key:
         return settings.amplitude_api_key
     if settings.amplitude_api_key_parameter:

@@ -23,7 +23,7 @@ from requests.adapters import HTTPAdapter
 
 from postback_relay.mapping import AmplitudeCall
 
-PATHS = {"attribution": "/attribution", "identify": "/identify", "httpapi": "/2/httpapi"}
+PATHS = {"attribution": "/attribution", "identify": "/identify", "httpapi": "/2/httpapi", "httpapi_batch": "/2/httpapi"}
 _MAX_ERROR_TEXT = 300
 
 
@@ -77,15 +77,17 @@ def encode(call: AmplitudeCall, api_key: str) -> tuple[dict[str, str] | None, by
         return {"api_key": api_key, "event": payload}, None
     if call.endpoint == "identify":
         return {"api_key": api_key, "identification": payload}, None
-    body: dict[str, Any] = {"api_key": api_key, "events": [call.payload]}
+    events = call.payload["events"] if call.endpoint == "httpapi_batch" else [call.payload]
+    body: dict[str, Any] = {"api_key": api_key, "events": events}
     return None, json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 class AmplitudeClient:
     """Sends AmplitudeCalls over one pooled keep-alive session (one per container)."""
 
-    def __init__(self, base_url: str, api_key: Callable[[], str], connect_timeout_s: float = 0.5) -> None:
-        """`api_key` is asked on every send: the secret store's cache decides when it is re-read."""
+    def __init__(self, base_url: str, api_key: Callable[[str | None], str], connect_timeout_s: float = 0.5) -> None:
+        """`api_key(ref)` is asked on every send (ref: the call's project, None for the relay's own);
+        the secret store's cache decides when it is re-read."""
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._connect_timeout_s = connect_timeout_s
@@ -95,7 +97,7 @@ class AmplitudeClient:
         self._session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=10))
 
     def send(self, call: AmplitudeCall, timeout_s: float) -> Outcome:
-        form, json_body = encode(call, self._api_key())
+        form, json_body = encode(call, self._api_key(call.api_key_ref))
         url = self.base_url + PATHS[call.endpoint]
         timeout = (min(self._connect_timeout_s, timeout_s), timeout_s)
         try:

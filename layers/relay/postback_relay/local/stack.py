@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ class StackState:
     dlq_url: str
     amplitude_url: str
     relay_url: str
+    resources: dict[str, str] = field(default_factory=dict)  # logical id -> local name or URL
 
     def write(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -140,6 +141,7 @@ class LocalStack:
         self._server: ThreadingHTTPServer | None = None
         self.relay_token = ""
         self.queue_urls: dict[str, str] = {}
+        self.physical_ids: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -175,7 +177,7 @@ class LocalStack:
         self._saved_environ = dict(os.environ)
         os.environ.update(essentials)
         reset_clients()
-        physical_ids = self._create_resources()
+        physical_ids = self.physical_ids = self._create_resources()
         # The functions' environment as the template sets it (parameter defaults, resource names),
         # then what the developer's shell sets, then what the local stack itself must decide.
         template_environment = {
@@ -260,6 +262,7 @@ class LocalStack:
             dlq_url=self.queue_urls["DeadLetterQueue"],
             amplitude_url=self._amplitude_url or "",
             relay_url=self.url,
+            resources=dict(self.physical_ids),
         )
 
     def _spawn(self, target: Any, name: str) -> None:

@@ -131,6 +131,7 @@ def load_template(path: Path) -> Template:
     queues: dict[str, dict[str, Any]] = {}
     tables: dict[str, dict[str, Any]] = {}
     buckets: dict[str, dict[str, Any]] = {}
+    function_environment: dict[str, Any] = {}
     by_type = {"AWS::SQS::Queue": queues, "AWS::DynamoDB::Table": tables, "AWS::S3::Bucket": buckets}
     for logical_id, resource in (document.get("Resources") or {}).items():
         properties = resource.get("Properties") or {}
@@ -139,6 +140,12 @@ def load_template(path: Path) -> Template:
             continue
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
+        for name, value in ((properties.get("Environment") or {}).get("Variables") or {}).items():
+            value = _resolve(value, parameters)
+            # Locally every function shares one process environment: take plain values and
+            # resource references; per-function intrinsics (allowlists, !If) stay AWS-only.
+            if isinstance(value, str | int) or (isinstance(value, dict) and set(value) == {"Ref"}):
+                function_environment.setdefault(name, value)
         timeout = _resolve(properties.get("Timeout", global_function.get("Timeout", 3)), parameters)
         memory = _resolve(properties.get("MemorySize", global_function.get("MemorySize", 128)), parameters)
         function = FunctionSpec(
@@ -164,5 +171,5 @@ def load_template(path: Path) -> Template:
                 if queue:
                     consumers.append(QueueConsumer(queue, int(event_properties.get("BatchSize", 10)), function))
     variables = (global_function.get("Environment") or {}).get("Variables") or {}
-    environment = {name: _resolve(value, parameters) for name, value in variables.items()}
+    environment = {**function_environment, **{name: _resolve(value, parameters) for name, value in variables.items()}}
     return Template(routes, consumers, queues, tables, buckets, environment)

@@ -1,0 +1,5 @@
+"""First-party tracker (seed 002): GET /v1/clicks, POST /v1/installs, POST /v1/events (and /api/v1/...)."""
+
+from postback_relay.tracker.api import tracker_handler
+
+handler = tracker_handler()

@@ -1,0 +1,89 @@
+"""The tracker's HTTP routes (seed 002), at /v1/... and /api/v1/... alike so existing SDKs work."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from pydantic import BaseModel, ValidationError
+
+from ..api import LambdaHandler, lambda_entry
+from ..config import ConfigurationError, get_settings
+from ..errors import BadRequest, RelayError
+from ..inbound import read_postback
+from ..observability import count, logger
+from ..runtime import get_tracker
+
+PREFIXES = ("/v1", "/api/v1")
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _answer(status: int, body: dict[str, Any], headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers)
+
+
+def _validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in e['loc']) or 'body'}: {e['msg']}" for e in error.errors()[:10]
+        )
+        raise BadRequest(f"invalid request: {problems}") from error
+
+
+def tracker_resolver() -> APIGatewayHttpResolver:
+    from .models import EventsRequest, InstallRequest
+
+    app = APIGatewayHttpResolver()
+
+    def click() -> Response[str]:
+        event = app.current_event
+        query = {key: value for key, value in (event.query_string_parameters or {}).items()}
+        location = get_tracker().click(
+            query, event.request_context.http.source_ip, event.headers.get("user-agent") or ""
+        )
+        return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"}, body="")
+
+    def install() -> Response[str]:
+        event = app.current_event
+        request = _validated(InstallRequest, read_postback(event, get_settings().max_body_bytes))
+        tracker = get_tracker()
+        application = tracker.authenticate(request.app_id, event.headers.get("x-api-key"))
+        result = tracker.install(
+            application, request, event.request_context.http.source_ip, event.headers.get("user-agent") or ""
+        )
+        count("installs", "tracker")
+        return _answer(201, result.answer())
+
+    def events() -> Response[str]:
+        event = app.current_event
+        fields = read_postback(event, get_settings().max_body_bytes)
+        request = _validated(EventsRequest, fields)
+        tracker = get_tracker()
+        application = tracker.authenticate(request.app_id, event.headers.get("x-api-key") or request.api_key)
+        accepted = tracker.events(application, request)
+        count("events", "tracker", accepted)
+        return _answer(200, {"success": True, "data": {"accepted": accepted}})
+
+    for prefix in PREFIXES:
+        app.route(f"{prefix}/clicks", method="GET", summary="Track an ad click and redirect to the store")(click)
+        app.route(f"{prefix}/installs", method="POST", summary="Attribute an install (SDK first launch)")(install)
+        app.route(f"{prefix}/events", method="POST", summary="Track in-app events")(events)
+
+    @app.exception_handler(RelayError)  # type: ignore[untyped-decorator]
+    def refuse(error: RelayError) -> Response[str]:
+        count("rejected", "tracker")
+        return _answer(error.status, {"success": False, **error.body()})
+
+    @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]
+    def misconfigured(error: ConfigurationError) -> Response[str]:
+        logger.error("tracker misconfigured", extra={"problem": str(error)})
+        return _answer(500, {"success": False, "error": "the tracker is misconfigured"})
+
+    return app
+
+
+def tracker_handler() -> LambdaHandler:
+    return lambda_entry(tracker_resolver())

@@ -1,0 +1,115 @@
+"""The tracker's DynamoDB tables behind one small class: apps, clicks (7-day TTL), installs.
+
+A click is written under each key it can be matched by (device hash, fingerprint), so the
+waterfall reads with plain key queries, newest first, and no index.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from boto3.dynamodb.conditions import Attr, Key
+
+from .models import App, Attribution, Click
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.service_resource import DynamoDBServiceResource, Table
+
+CLICK_TTL_S = 7 * 24 * 3600
+_MATCH_PAGE = 25
+
+
+@lru_cache(maxsize=1)
+def dynamodb() -> DynamoDBServiceResource:
+    import boto3
+
+    return boto3.resource("dynamodb")
+
+
+def _plain(item: dict[str, Any]) -> dict[str, Any]:
+    """DynamoDB numbers come back as Decimal; our models want ints."""
+    return {key: int(value) if isinstance(value, Decimal) else value for key, value in item.items()}
+
+
+class TrackerStore:
+    def __init__(self, apps_table: str, clicks_table: str, installs_table: str) -> None:
+        self.apps: Table = dynamodb().Table(apps_table)
+        self.clicks: Table = dynamodb().Table(clicks_table)
+        self.installs: Table = dynamodb().Table(installs_table)
+
+    # -- apps ------------------------------------------------------------------------------
+    def put_app(self, app: App) -> None:
+        self.apps.put_item(Item=app.model_dump(exclude_none=True), ConditionExpression=Attr("app_id").not_exists())
+
+    def get_app(self, app_id: str) -> App | None:
+        item = self.apps.get_item(Key={"app_id": app_id}).get("Item")
+        return App.model_validate(_plain(item)) if item else None
+
+    def list_apps(self) -> list[App]:
+        items: list[dict[str, Any]] = []
+        answer = self.apps.scan()
+        items.extend(answer.get("Items", []))
+        while "LastEvaluatedKey" in answer:
+            answer = self.apps.scan(ExclusiveStartKey=answer["LastEvaluatedKey"])
+            items.extend(answer.get("Items", []))
+        return sorted((App.model_validate(_plain(item)) for item in items), key=lambda app: app.created_at_ms)
+
+    def app_with_key_hash(self, api_key_hash: str) -> App | None:
+        answer = self.apps.scan(FilterExpression=Attr("api_key_hash").eq(api_key_hash))
+        items = answer.get("Items", [])
+        return App.model_validate(_plain(items[0])) if items else None
+
+    # -- clicks ----------------------------------------------------------------------------
+    def put_click(self, click: Click) -> None:
+        expires_at = click.clicked_at_ms // 1000 + CLICK_TTL_S
+        record = {**click.model_dump(exclude_none=True), "expires_at": expires_at}
+        for match_key in self._match_keys(click.app_id, click.device_hash, click.fingerprint):
+            self.clicks.put_item(
+                Item={**record, "match_key": match_key, "sort": f"{click.clicked_at_ms:015d}#{click.click_id}"}
+            )
+
+    def clicks_for(
+        self, app_id: str, device_hash: str | None, fingerprint: str | None
+    ) -> tuple[list[Click], list[Click]]:
+        """(clicks matching the device, clicks matching the fingerprint), newest first."""
+        return self._query(self._match_keys(app_id, device_hash, None)), self._query(
+            self._match_keys(app_id, None, fingerprint)
+        )
+
+    def _query(self, keys: list[str]) -> list[Click]:
+        found: list[Click] = []
+        for match_key in keys:
+            answer = self.clicks.query(
+                KeyConditionExpression=Key("match_key").eq(match_key), ScanIndexForward=False, Limit=_MATCH_PAGE
+            )
+            for item in answer.get("Items", []):
+                record = {k: v for k, v in _plain(item).items() if k not in ("match_key", "sort", "expires_at")}
+                found.append(Click.model_validate(record))
+        return found
+
+    @staticmethod
+    def _match_keys(app_id: str, device_hash: str | None, fingerprint: str | None) -> list[str]:
+        keys = []
+        if device_hash:
+            keys.append(f"{app_id}#device#{device_hash}")
+        if fingerprint:
+            keys.append(f"{app_id}#fingerprint#{fingerprint}")
+        return keys
+
+    # -- installs --------------------------------------------------------------------------
+    def put_install(self, app_id: str, device_hash: str, attribution: Attribution, installed_at_ms: int) -> None:
+        self.installs.put_item(
+            Item={
+                "install_key": f"{app_id}#{device_hash}",
+                "installed_at_ms": installed_at_ms,
+                **attribution.model_dump(exclude_none=True),
+            }
+        )
+
+    def install_for(self, app_id: str, device_hash: str) -> Attribution | None:
+        item = self.installs.get_item(Key={"install_key": f"{app_id}#{device_hash}"}).get("Item")
+        if not item:
+            return None
+        return Attribution.model_validate({k: v for k, v in _plain(item).items() if k in Attribution.model_fields})

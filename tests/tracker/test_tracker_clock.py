@@ -1,0 +1,101 @@
+"""Click expiry and privacy, with the clock driven by the test (moto DynamoDB, no wall clock)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import boto3
+import pytest
+
+from postback_relay.runtime import get_delivery
+from postback_relay.tracker.apps import register_app
+from postback_relay.tracker.models import App, InstallRequest
+from postback_relay.tracker.service import Tracker, TrackerSettings
+from postback_relay.tracker.store import CLICK_TTL_S, TrackerStore
+
+T0 = 1_795_181_820.0
+DAY = 24 * 3600
+GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
+IP = "203.0.113.42"
+CHROME = "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 Chrome/124.0 Mobile Safari/537.36"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def create_tables() -> TrackerStore:
+    client = boto3.client("dynamodb")
+    for name, keys in (("apps", ["app_id"]), ("clicks", ["match_key", "sort"]), ("installs", ["install_key"])):
+        client.create_table(
+            TableName=name,
+            KeySchema=[
+                {"AttributeName": key, "KeyType": kind} for key, kind in zip(keys, ("HASH", "RANGE"), strict=False)
+            ],
+            AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key in keys],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    return TrackerStore("apps", "clicks", "installs")
+
+
+@pytest.fixture
+def world(relay_env: dict[str, str]) -> Iterator[tuple[Tracker, App, Clock]]:
+    clock = Clock()
+    store = create_tables()
+    app, _ = register_app(store, "Paper Boat", android_store_url="https://play.google.com/x", now_ms=int(T0 * 1000))
+    return (
+        Tracker(store, get_delivery(), TrackerSettings("https://default.example", "s3cret-salt", True), clock=clock),
+        app,
+        clock,
+    )
+
+
+def android_install(tracker: Tracker, app: App, device_id: str | None = GAID) -> str:
+    request = InstallRequest(
+        app_id=app.app_id, platform="android", device_id=device_id, sdk_version="1.0.0", os_version="14"
+    )
+    return tracker.install(app, request, IP, "okhttp/4.12.0").match_type
+
+
+def test_clicks_carry_a_seven_day_ttl(world: tuple[Tracker, App, Clock]) -> None:
+    tracker, app, _ = world
+    tracker.click({"app_id": app.app_id, "c": "launch", "pid": "google", "advertising_id": GAID}, IP, CHROME)
+    items = boto3.resource("dynamodb").Table("clicks").scan()["Items"]
+    assert items
+    assert {int(item["expires_at"]) for item in items} == {int(T0) + CLICK_TTL_S}
+
+
+@pytest.mark.parametrize(("days_later", "match"), [(1, "device_id"), (6.9, "device_id"), (7.01, "organic")])
+def test_a_click_counts_for_seven_days(world: tuple[Tracker, App, Clock], days_later: float, match: str) -> None:
+    tracker, app, clock = world
+    tracker.click({"app_id": app.app_id, "c": "launch", "pid": "google", "advertising_id": GAID}, IP, CHROME)
+    clock.now = T0 + days_later * DAY
+    assert android_install(tracker, app) == match
+
+
+def test_nothing_identifying_is_stored_raw(world: tuple[Tracker, App, Clock]) -> None:
+    tracker, app, _ = world
+    tracker.click({"app_id": app.app_id, "c": "launch", "pid": "google", "advertising_id": GAID}, IP, CHROME)
+    android_install(tracker, app)
+    stored = json.dumps(
+        [boto3.resource("dynamodb").Table(name).scan()["Items"] for name in ("clicks", "installs")], default=str
+    )
+    for raw in (GAID, GAID.upper(), IP, CHROME):
+        assert raw not in stored
+
+
+def test_fingerprinting_can_be_turned_off(world: tuple[Tracker, App, Clock]) -> None:
+    tracker, app, _ = world
+    off = Tracker(
+        tracker.store, tracker.delivery, TrackerSettings("https://default.example", "s", False), clock=tracker.clock
+    )
+    off.click({"app_id": app.app_id, "c": "launch", "pid": "google"}, IP, CHROME)
+    assert all("fingerprint" not in item for item in boto3.resource("dynamodb").Table("clicks").scan()["Items"])
+    assert android_install(off, app, device_id=None) == "organic"
+    tracker.click({"app_id": app.app_id, "c": "launch", "pid": "google"}, IP, CHROME)
+    assert android_install(tracker, app, device_id=None) == "fingerprint"
