@@ -13,6 +13,7 @@ from typing import Any
 
 from . import __doc__ as package_doc
 from .api import custom_network_resolver, partner_resolver
+from .tracker.api import tracker_resolver
 
 VERSION = "1"
 _FREE_FORM = {"type": "object", "additionalProperties": True}
@@ -36,6 +37,7 @@ _REQUEST_BODY = {
 SECURITY_SCHEMES = {
     "relayTokenQuery": {"type": "apiKey", "in": "query", "name": "token"},
     "relayTokenHeader": {"type": "apiKey", "in": "header", "name": "X-Relay-Token"},
+    "trackerApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
 }
 
 
@@ -45,6 +47,7 @@ def build_spec() -> dict[str, Any]:
 
     resolvers = [partner_resolver(adapter) for _, adapter in sorted(coded_partners().items())]
     resolvers.append(custom_network_resolver(load_networks()))
+    tracker = json.loads(tracker_resolver().get_openapi_json_schema(title="postback-relay", version=VERSION))
     spec: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {
@@ -74,6 +77,18 @@ def build_spec() -> dict[str, Any]:
                     operation["requestBody"] = _REQUEST_BODY
             spec["paths"][path] = operations
         spec["components"]["schemas"].update(part.get("components", {}).get("schemas", {}))
+    for path, operations in tracker["paths"].items():
+        for method, operation in operations.items():
+            if method == "post":
+                operation["security"] = [{"trackerApiKey": []}]
+                operation["requestBody"] = {
+                    "required": True,
+                    "content": {"application/json": {"schema": _FREE_FORM}},
+                }
+            else:
+                operation.setdefault("parameters", []).append(_POSTBACK_FIELDS)
+        spec["paths"][path] = operations
+    spec["components"]["schemas"].update(tracker.get("components", {}).get("schemas", {}))
     return spec
 
 

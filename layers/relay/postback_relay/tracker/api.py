@@ -6,6 +6,7 @@ import json
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import BaseModel, ValidationError
 
 from ..api import LambdaHandler, lambda_entry
@@ -34,7 +35,7 @@ def _validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
 
 
 def tracker_resolver() -> APIGatewayHttpResolver:
-    from .models import EventsRequest, InstallRequest
+    from .models import EventsAnswer, EventsRequest, InstallAnswer, InstallRequest, TrackerError
 
     app = APIGatewayHttpResolver()
 
@@ -67,10 +68,36 @@ def tracker_resolver() -> APIGatewayHttpResolver:
         count("events", "tracker", accepted)
         return _answer(200, {"success": True, "data": {"accepted": accepted}})
 
+    def answer(model: type[BaseModel], description: str) -> OpenAPIResponse:
+        return {"description": description, "content": {"application/json": {"model": model}}}
+
+    errors: dict[int, OpenAPIResponse] = {
+        400: answer(TrackerError, "Invalid request"),
+        401: answer(TrackerError, "Missing or unknown API key"),
+        403: answer(TrackerError, "The API key belongs to another app"),
+    }
     for prefix in PREFIXES:
-        app.route(f"{prefix}/clicks", method="GET", summary="Track an ad click and redirect to the store")(click)
-        app.route(f"{prefix}/installs", method="POST", summary="Attribute an install (SDK first launch)")(install)
-        app.route(f"{prefix}/events", method="POST", summary="Track in-app events")(events)
+        app.route(
+            f"{prefix}/clicks",
+            method="GET",
+            summary="Track an ad click and redirect to the store",
+            tags=["tracker"],
+            responses={302: {"description": "Always: to redirect_url (allowed domains only) or the store"}},
+        )(click)
+        app.route(
+            f"{prefix}/installs",
+            method="POST",
+            summary="Attribute an install (SDK first launch)",
+            tags=["tracker"],
+            responses={201: answer(InstallAnswer, "Attributed (or organic)"), **errors},
+        )(install)
+        app.route(
+            f"{prefix}/events",
+            method="POST",
+            summary="Track in-app events",
+            tags=["tracker"],
+            responses={200: answer(EventsAnswer, "Accepted"), **errors},
+        )(events)
 
     @app.exception_handler(RelayError)  # type: ignore[untyped-decorator]
     def refuse(error: RelayError) -> Response[str]:

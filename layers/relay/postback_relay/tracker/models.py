@@ -95,3 +95,23 @@ class EventsRequest(BaseModel):
     events: list[TrackedEvent] = Field(min_length=1, max_length=500)
     sdk_version: str = Field(min_length=1)
     api_key: str | None = Field(default=None, alias="_api_key", repr=False)
+
+
+class InstallAnswer(BaseModel):
+    success: Literal[True]
+    data: Attribution
+
+
+class EventsAccepted(BaseModel):
+    accepted: int
+
+
+class EventsAnswer(BaseModel):
+    success: Literal[True]
+    data: EventsAccepted
+
+
+class TrackerError(BaseModel):
+    success: Literal[False]
+    error: str
+    code: str | None = None
