@@ -404,6 +404,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--dlq-url", default="", help=argparse.SUPPRESS)
         sub.add_argument("--retry-queue-url", default="", help=argparse.SUPPRESS)
 
+    from .cli_amplitude import register as register_amplitude_commands
+
+    register_amplitude_commands(commands)
+
     dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter queue")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
     for name, run, help_text in (

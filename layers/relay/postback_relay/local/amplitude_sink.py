@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
-from typing import Any, Literal, NoReturn, cast, get_args
+from typing import Any, Literal, NoReturn, Self, cast, get_args
 from urllib.parse import parse_qs, urlsplit
 
 __all__ = ["AmplitudeSink", "Fault", "FaultKind", "FaultPlan", "Received"]
@@ -237,7 +237,8 @@ class _Server(ThreadingHTTPServer):
         self.sink = sink
         self.open_connections: set[socket.socket] = set()
         self.connections_lock = threading.Lock()
-        super().__init__(address, _Handler)
+        # A subclass of the sink (the emulator) may serve more routes with its own handler class.
+        super().__init__(address, sink.handler_class)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # The default prints a traceback to stderr; client resets are routine in chaos tests.
@@ -319,6 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
         if fault.kind != "ok":
             self._send_fault(fault)
             return
+        sink._before_ingest(endpoint)
 
         try:
             if endpoint == "attribution":
@@ -334,6 +336,10 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send_json(exc.status, exc.json_body)
             else:
                 self._send_text(exc.status, exc.reason)
+            return
+        refusal = sink._admit(endpoint, accepted)
+        if refusal is not None:
+            self._send_json(*refusal)
             return
         sink._record_accepted(endpoint, accepted)
         self._send_text(200, "success")
@@ -498,6 +504,10 @@ class _Handler(BaseHTTPRequestHandler):
         except _BadRequest as exc:
             sink._record_rejected("httpapi", exc.payload or {}, exc.reason)
             self._send_json(exc.status, exc.json_body or {"code": exc.status, "error": exc.reason})
+            return
+        refusal = sink._admit("httpapi", events)
+        if refusal is not None:
+            self._send_json(*refusal)
             return
         sink._record_httpapi(events)
         self._send_json(
@@ -752,7 +762,7 @@ class AmplitudeSink:
 
     # ----------------------------------------------------------------------------- lifecycle
 
-    def start(self) -> AmplitudeSink:
+    def start(self) -> Self:
         if self._server is not None:
             return self
         self._server = _Server((self._host, self._port), self)
@@ -781,7 +791,7 @@ class AmplitudeSink:
             self._thread.join(timeout=5)
             self._thread = None
 
-    def __enter__(self) -> AmplitudeSink:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(
@@ -837,6 +847,19 @@ class AmplitudeSink:
             return out
 
     # ----------------------------------------------------------------------- handler hooks
+    # The emulator (postback_relay.emulator) subclasses the sink and overrides these to add storage,
+    # throttling and the Dashboard REST API; the plain sink keeps its record-only behaviour.
+
+    @property
+    def handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return _Handler
+
+    def _before_ingest(self, endpoint: Endpoint) -> None:
+        """Called for every unfaulted ingestion request before validation (the emulator adds latency here)."""
+
+    def _admit(self, endpoint: Endpoint, items: list[dict[str, Any]]) -> tuple[int, dict[str, Any]] | None:
+        """A (status, JSON body) refusing valid items before they are recorded (e.g. a 429), or None."""
+        return None
 
     def _count_request(self) -> None:
         with self._lock:

@@ -157,10 +157,11 @@ class LocalStack:
         endpoint = self._moto.endpoint
 
         if not self._amplitude_url:
-            from .amplitude_sink import AmplitudeSink
+            # The local Amplitude: strict ingestion, users and properties in SQLite, Dashboard REST API.
+            from ..emulator import AmplitudeEmulator
 
             api_key = os.environ.get("AMPLITUDE_API_KEY") or LOCAL_AMPLITUDE_KEY
-            self.sink = AmplitudeSink(api_key=api_key, port=self._amplitude_port).start()
+            self.sink = AmplitudeEmulator(api_key=api_key, port=self._amplitude_port).start()
             self._amplitude_url = self.sink.url
             self._extra_environment.setdefault("AMPLITUDE_API_KEY", api_key)
         self.relay_token = (
