@@ -346,6 +346,55 @@ def _apps_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def dashboard_client(args: argparse.Namespace) -> Any:
+    """Real Amplitude (US/EU by AMPLITUDE_REGION, keys from flags or AMPLITUDE_API_KEY/AMPLITUDE_SECRET_KEY),
+    or, with no keys given and `serve` running here, the local emulator."""
+    from .dashboard import DASHBOARD_URLS, DashboardClient
+    from .local.stack import STATE_FILE, StackState
+
+    api_key = args.api_key or os.environ.get("AMPLITUDE_API_KEY", "")
+    secret_key = args.secret_key or os.environ.get("AMPLITUDE_SECRET_KEY", "")
+    url = args.dashboard_url or os.environ.get("AMPLITUDE_DASHBOARD_URL", "")
+    if not (url or secret_key):
+        state = StackState.read(Path(args.state_file) if args.state_file else STATE_FILE)
+        if state is not None and state.amplitude_url:
+            from .emulator import LOCAL_SECRET_KEY
+            from .local.stack import LOCAL_AMPLITUDE_KEY
+
+            return DashboardClient(state.amplitude_url + "/api/2", api_key or LOCAL_AMPLITUDE_KEY, LOCAL_SECRET_KEY)
+    if not (api_key and secret_key):
+        raise SystemExit(
+            "error: set AMPLITUDE_API_KEY and AMPLITUDE_SECRET_KEY (project settings in Amplitude), "
+            "or run `postback-relay serve` here to ask the local emulator"
+        )
+    region = os.environ.get("AMPLITUDE_REGION", "us")
+    return DashboardClient(url or DASHBOARD_URLS.get(region, DASHBOARD_URLS["us"]), api_key, secret_key)
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from .dashboard import DashboardError
+    from .verify import verify
+
+    kind, value = next((k, v) for k, v in (("user", args.user), ("device", args.device), ("idfa", args.idfa)) if v)
+    try:
+        verdict = verify(dashboard_client(args), value, kind)
+    except DashboardError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps({**verdict.__dict__, "attributed": verdict.attributed}, default=str))
+    else:
+        print(verdict.text())
+    return 0 if verdict.attributed else 1
+
+
+def _dashboard_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--api-key", default="", help="project API key (default: $AMPLITUDE_API_KEY)")
+    parser.add_argument("--secret-key", default="", help="project secret key (default: $AMPLITUDE_SECRET_KEY)")
+    parser.add_argument("--dashboard-url", default="", help="default: by AMPLITUDE_REGION (us/eu), or serve's emulator")
+    parser.add_argument("--state-file", default="", help=argparse.SUPPRESS)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="postback-relay", description=__doc__.split("\n\n")[0] if __doc__ else "")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -403,6 +452,15 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--state-file", default="", help=argparse.SUPPRESS)
         sub.add_argument("--dlq-url", default="", help=argparse.SUPPRESS)
         sub.add_argument("--retry-queue-url", default="", help=argparse.SUPPRESS)
+
+    verify_parser = commands.add_parser("verify", help="did the campaign land on the user? (Dashboard REST API)")
+    who = verify_parser.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="the app's user id")
+    who.add_argument("--device", help="the Amplitude device id (iOS: usually the IDFV)")
+    who.add_argument("--idfa", help="an advertising id (IDFA/GAID)")
+    verify_parser.add_argument("--json", action="store_true")
+    _dashboard_options(verify_parser)
+    verify_parser.set_defaults(run=_verify)
 
     from .cli_amplitude import register as register_amplitude_commands
 
