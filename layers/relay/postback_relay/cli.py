@@ -388,6 +388,31 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if verdict.attributed else 1
 
 
+def _report(args: argparse.Namespace) -> int:
+    from datetime import datetime
+
+    from .dashboard import DashboardError
+    from .report import build_report, to_csv, to_html, to_table
+
+    try:
+        start = datetime.strptime(args.start, "%Y%m%d").date()
+        end = datetime.strptime(args.end, "%Y%m%d").date()
+    except ValueError:
+        print("error: --start and --end are YYYYMMDD", file=sys.stderr)
+        return 2
+    try:
+        rows = build_report(dashboard_client(args), start, end)
+    except DashboardError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(to_table(rows))
+    if args.csv:
+        Path(args.csv).write_text(to_csv(rows))
+    if args.html:
+        Path(args.html).write_text(to_html(rows, start, end))
+    return 0
+
+
 def _dashboard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default="", help="project API key (default: $AMPLITUDE_API_KEY)")
     parser.add_argument("--secret-key", default="", help="project secret key (default: $AMPLITUDE_SECRET_KEY)")
@@ -461,6 +486,14 @@ def build_parser() -> argparse.ArgumentParser:
     verify_parser.add_argument("--json", action="store_true")
     _dashboard_options(verify_parser)
     verify_parser.set_defaults(run=_verify)
+
+    report = commands.add_parser("report", help="installs, day-1/7 retention and revenue per partner and campaign")
+    report.add_argument("--start", required=True, help="YYYYMMDD")
+    report.add_argument("--end", required=True, help="YYYYMMDD")
+    report.add_argument("--csv", default="", help="also write CSV to this file")
+    report.add_argument("--html", default="", help="also write an HTML page with charts to this file")
+    _dashboard_options(report)
+    report.set_defaults(run=_report)
 
     from .cli_amplitude import register as register_amplitude_commands
 
