@@ -31,7 +31,8 @@ SEED = 20261123
 POSTBACKS = 1200
 RESEND_SHARE = 0.10
 FAULT_RATE = 0.25
-FAULT_KINDS = ("429", "429-retry-after", "500", "503", "drop")
+FAULT_KINDS = ("429", "429-retry-after", "500", "503", "drop", "slow")
+SLOW_S = 0.6  # a "slow" answer outlasts the relay's timeouts below, then the connection drops
 MAX_ATTEMPTS = 4
 KILL_SHARE = 0.1  # of retry batches with more than one record
 
@@ -131,6 +132,7 @@ def test_nothing_lost_nothing_twice_under_chaos(chaos: tuple[LocalStack, Amplitu
     kills: Counter[str] = Counter()
     stack.wrap_handler("RetryFunction", killed_mid_batch(random.Random(SEED + 1), kills))
     sink.faults = FaultPlan.random(rate=FAULT_RATE, seed=SEED, kinds=FAULT_KINDS)
+    sink.slow_s = SLOW_S
     sent = postbacks(POSTBACKS, rng)
 
     # Partners send; then they resend a tenth of what they sent (timeouts, their own retries).
@@ -163,6 +165,7 @@ def test_nothing_lost_nothing_twice_under_chaos(chaos: tuple[LocalStack, Amplitu
     assert delivered_ids.isdisjoint(dead)
     assert delivered_ids | dead == set(expected.values()), "a call was lost"
     assert kills["batches"] > 0  # the chaos really happened
+    assert {kind for _, kind in sink.faults.decisions} >= set(FAULT_KINDS)
     assert sink.requests_seen() > len(expected)
 
     # Amplitude recovers; the dead letters are replayed and delivered, each once.

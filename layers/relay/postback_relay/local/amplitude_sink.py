@@ -36,7 +36,8 @@ __all__ = ["AmplitudeSink", "Fault", "FaultKind", "FaultPlan", "Received"]
 
 log = logging.getLogger(__name__)
 
-FaultKind = Literal["ok", "429", "429-retry-after", "500", "502", "503", "drop"]
+# "slow": hold the request past the client's timeout, then drop it unprocessed (a gateway timeout).
+FaultKind = Literal["ok", "429", "429-retry-after", "500", "502", "503", "drop", "slow"]
 Endpoint = Literal["attribution", "identify", "httpapi"]
 
 _FAULT_KINDS: frozenset[str] = frozenset(get_args(FaultKind))
@@ -392,7 +393,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, text.encode(), "text/plain; charset=utf-8")
 
     def _send_fault(self, fault: Fault) -> None:
-        if fault.kind == "drop":
+        if fault.kind == "slow":
+            self.server.sink.stopping.wait(self.server.sink.slow_s)  # the fault itself: an answer that never comes
+        if fault.kind in ("drop", "slow"):
             # Body already read; close without a single response byte -> client sees RemoteDisconnected.
             self.close_connection = True
             try:
@@ -727,6 +730,8 @@ class AmplitudeSink:
     # Limits from the HTTP V2 reference (class attributes so a test can lower them on an instance).
     max_httpapi_events = 2000
     max_httpapi_bytes = 1024 * 1024
+    # How long a "slow" fault holds a request before dropping it: past the relay's timeouts.
+    slow_s = 1.0
 
     def __init__(
         self,
@@ -759,12 +764,14 @@ class AmplitudeSink:
         self._requests_seen = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        self.stopping = threading.Event()  # cuts "slow" faults short when the sink stops
 
     # ----------------------------------------------------------------------------- lifecycle
 
     def start(self) -> Self:
         if self._server is not None:
             return self
+        self.stopping.clear()
         self._server = _Server((self._host, self._port), self)
         self._port = self._server.server_address[1]
         self._thread = threading.Thread(
@@ -780,6 +787,7 @@ class AmplitudeSink:
         server, self._server = self._server, None
         if server is None:
             return
+        self.stopping.set()
         server.shutdown()
         # Idle keep-alive connections would otherwise leave handler threads blocked in readline().
         with server.connections_lock:
