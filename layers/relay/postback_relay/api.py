@@ -17,7 +17,7 @@ from .config import ConfigurationError, get_settings
 from .core import ErrorAnswer, PostbackAnswer, accept_postback
 from .errors import NotFound, RelayError
 from .inbound import authenticate, check_source, read_postback
-from .observability import count, logger
+from .observability import count, flush_metrics, logger
 from .partners import PartnerAdapter
 from .runtime import get_archive, get_delivery, get_idempotency
 from .secrets import relay_tokens
@@ -151,7 +151,10 @@ def lambda_entry(app: APIGatewayHttpResolver) -> LambdaHandler:
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        return app.resolve(event, context)
+        try:
+            return app.resolve(event, context)
+        finally:
+            flush_metrics()
 
     return handler
 

@@ -89,22 +89,25 @@ def accept_postback(
     postback = adapter.parse(raw)
     calls = to_amplitude_calls(postback, adapter.convention)
     postback_id = postback.dedup_key()
-    logger.info(
-        "postback accepted",
-        extra={
-            "partner": adapter.name,
-            "kind": postback.kind.value,
-            "platform": postback.platform,
-            "organic": postback.is_organic,
-            "endpoints": [call.endpoint for call in calls],
-        },
-    )
 
     def deliver_once() -> dict[str, Any]:
         count("received", adapter.name)
         if archive is not None:
             _archive(archive, adapter.name, raw, postback_id, delivery.now_ms())
         accepted = Accepted(postback_id, delivery.deliver_postback(adapter.name, calls, budget_s))
+        # One line per postback; no ids, only what on-call needs to follow it.
+        logger.info(
+            "postback accepted",
+            extra={
+                "partner": adapter.name,
+                "kind": postback.kind.value,
+                "platform": postback.platform,
+                "organic": postback.is_organic,
+                "status": accepted.status.value,
+                "endpoints": [call.endpoint for call in calls],
+                "postback_id": postback_id,
+            },
+        )
         return {"status": accepted.http_status, "body": accepted.body()}
 
     answer = idempotency.once(f"{adapter.name}:{postback_id}", deliver_once, context)

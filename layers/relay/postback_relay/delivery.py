@@ -99,7 +99,7 @@ class Delivery:
         call = message.call
         log = {"partner": message.partner, "endpoint": call.endpoint, "insert_id": call.insert_id}
         if outcome.verdict is Verdict.DELIVERED:
-            logger.info("delivered", extra={**log, "attempts": attempts, "status": outcome.status})
+            logger.debug("delivered", extra={**log, "attempts": attempts, "status": outcome.status})
             count("delivered", message.partner)
             return Settled(call, Status.DELIVERED, attempts, outcome.status)
         if outcome.verdict is Verdict.REJECTED or attempts >= self.settings.max_attempts:

@@ -92,43 +92,49 @@ def _query_fields(event: APIGatewayProxyEventV2) -> dict[str, str]:
 
 
 def _out_of_range(number: Any) -> bool:
+    if isinstance(number, bool):
+        return False
     if isinstance(number, int):
         return not -_INT64 <= number < _INT64
     return isinstance(number, float) and not math.isfinite(number)
 
 
+def _path(where: str, link: tuple[Any, Any] | None) -> str:
+    """The dotted path of a node, rebuilt from its (parent, key) links only when an error names it."""
+    parts: list[str] = []
+    while link is not None:
+        link, key = link
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return where + "".join(reversed(parts))
+
+
 def check_shape(value: Any, where: str) -> None:
-    """Refuse (400) nesting, sizes and numbers no postback has, naming where the problem is."""
+    """Refuse (400) nesting, sizes and numbers no postback has, naming where the problem is.
+
+    Iterative, and paths are only spelled out for an error: this runs on every postback.
+    """
     count = 0
-
-    def walk(node: Any, path: str, depth: int) -> None:
-        nonlocal count
-        if depth > MAX_DEPTH:
-            raise BadRequest(f"{path} is nested deeper than {MAX_DEPTH} levels")
-        if isinstance(node, dict):
-            for key, child in node.items():
+    stack: list[tuple[Any, tuple[Any, Any] | None, int]] = [(value, None, 0)]
+    while stack:
+        node, link, depth = stack.pop()
+        kind = type(node)
+        if kind is str:
+            if len(node) > MAX_STRING_LENGTH:
+                raise BadRequest(f"{_path(where, link)} is longer than {MAX_STRING_LENGTH} characters")
+            continue
+        if kind is dict or kind is list:
+            if depth >= MAX_DEPTH:
+                raise BadRequest(f"{_path(where, link)} is nested deeper than {MAX_DEPTH} levels")
+            items: Any = node.items() if kind is dict else enumerate(node)
+            for key, child in items:
                 count += 1
                 if count > MAX_FIELDS:
                     raise BadRequest(f"{where} has more than {MAX_FIELDS} fields")
-                if len(key) > MAX_KEY_LENGTH:
-                    raise BadRequest(f"a field name in {path} is longer than {MAX_KEY_LENGTH} characters")
-                walk(child, f"{path}.{key}", depth + 1)
-        elif isinstance(node, list):
-            for index, child in enumerate(node):
-                count += 1
-                if count > MAX_FIELDS:
-                    raise BadRequest(f"{where} has more than {MAX_FIELDS} fields")
-                walk(child, f"{path}[{index}]", depth + 1)
-        elif isinstance(node, str) and len(node) > MAX_STRING_LENGTH:
-            raise BadRequest(f"{path} is longer than {MAX_STRING_LENGTH} characters")
-        elif isinstance(node, bool) or node is None:
-            return
-        elif (isinstance(node, int) and not -_INT64 <= node < _INT64) or (
-            isinstance(node, float) and not math.isfinite(node)
-        ):
-            raise BadRequest(f"{path} is a number too large to process")
-
-    walk(value, where, 0)
+                if kind is dict and len(key) > MAX_KEY_LENGTH:
+                    raise BadRequest(f"a field name in {_path(where, link)} is longer than {MAX_KEY_LENGTH} characters")
+                stack.append((child, (link, key), depth + 1))
+        elif _out_of_range(node):
+            raise BadRequest(f"{_path(where, link)} is a number too large to process")
 
 
 def _reject_constant(name: str) -> Any:

@@ -2,15 +2,35 @@
 
 from __future__ import annotations
 
+import threading
+from collections import defaultdict
+
 from aws_lambda_powertools import Logger
 
 logger = Logger(service="postback-relay")
 METRICS_NAMESPACE = "PostbackRelay"
 
 
-def count(metric: str, partner: str | None, value: float = 1) -> None:
-    """One EMF metric, dimensioned by partner (the retry consumer sees several partners per batch)."""
-    from aws_lambda_powertools.metrics import MetricUnit, single_metric
+_pending: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
+_pending_lock = threading.Lock()
 
-    with single_metric(name=metric, unit=MetricUnit.Count, value=value, namespace=METRICS_NAMESPACE) as metric_:
-        metric_.add_dimension(name="partner", value=partner or "unknown")
+
+def count(metric: str, partner: str | None, value: float = 1) -> None:
+    """Add to a per-partner counter; `flush_metrics` writes them once per invocation."""
+    with _pending_lock:
+        _pending[partner or "unknown"][metric] += value
+
+
+def flush_metrics() -> None:
+    """One EMF document per partner seen in this invocation (the retry consumer sees several)."""
+    from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
+
+    with _pending_lock:
+        pending = {partner: dict(values) for partner, values in _pending.items()}
+        _pending.clear()
+    for partner, values in pending.items():
+        metrics = EphemeralMetrics(namespace=METRICS_NAMESPACE)
+        metrics.add_dimension(name="partner", value=partner)
+        for name, value in values.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        metrics.flush_metrics()

@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from .messages import DeadLetter, DeadLetterReason, RetryMessage
-from .observability import logger
+from .observability import flush_metrics, logger
 from .runtime import get_delivery, get_idempotency
 
 # Report failures item by item even when the whole batch failed: SQS then retries exactly those.
@@ -44,9 +44,12 @@ def redeliver_record(record: SQSRecord, lambda_context: LambdaContext | None = N
 
 
 def handle_retry_batch(event: dict[str, Any], context: LambdaContext | None) -> dict[str, Any]:
-    result = process_partial_response(
-        event=event, record_handler=redeliver_record, processor=_processor, context=context
-    )
+    try:
+        result = process_partial_response(
+            event=event, record_handler=redeliver_record, processor=_processor, context=context
+        )
+    finally:
+        flush_metrics()
     return dict(result)
 
 

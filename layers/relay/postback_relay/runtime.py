@@ -13,7 +13,6 @@ from .delivery import Delivery
 from .idempotency import Idempotency, NoIdempotency
 from .queues import DeadLetterQueue, RetryQueue, reset_clients
 from .secrets import amplitude_api_key
-from .tracker.store import dynamodb as tracker_dynamodb
 
 if TYPE_CHECKING:
     from .tracker.service import Tracker
@@ -65,6 +64,9 @@ def reset_runtime() -> None:
     get_idempotency.cache_clear()
     get_archive.cache_clear()
     get_tracker.cache_clear()
+    # Imported here: partner functions never load the tracker's DynamoDB code (cold start).
+    from .tracker.store import dynamodb as tracker_dynamodb
+
     tracker_dynamodb.cache_clear()
     archive_s3_client.cache_clear()
     reset_settings()

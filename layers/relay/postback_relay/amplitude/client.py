@@ -17,9 +17,10 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
-import requests
-from requests.adapters import HTTPAdapter
+import certifi
+import urllib3
 
 from postback_relay.mapping import AmplitudeCall
 
@@ -82,8 +83,17 @@ def encode(call: AmplitudeCall, api_key: str) -> tuple[dict[str, str] | None, by
     return None, json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Connection": "keep-alive"}
+_JSON_HEADERS = {"Content-Type": "application/json", "Connection": "keep-alive"}
+
+
 class AmplitudeClient:
-    """Sends AmplitudeCalls over one pooled keep-alive session (one per container)."""
+    """Sends AmplitudeCalls over one keep-alive connection pool per container.
+
+    The hot path speaks urllib3 — what requests itself sits on — directly: a requests Session adds
+    about half a millisecond of request preparation per POST that a fixed endpoint does not need
+    (bench/ measures it). Certificates are verified (urllib3's default with certifi's bundle).
+    """
 
     def __init__(self, base_url: str, api_key: Callable[[str | None], str], connect_timeout_s: float = 0.5) -> None:
         """`api_key(ref)` is asked on every send (ref: the call's project, None for the relay's own);
@@ -91,27 +101,26 @@ class AmplitudeClient:
         self.base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._connect_timeout_s = connect_timeout_s
-        self._session = requests.Session()
         # Retries are ours (queue + backoff), never urllib3's hidden ones.
-        self._session.mount("http://", HTTPAdapter(max_retries=0, pool_maxsize=10))
-        self._session.mount("https://", HTTPAdapter(max_retries=0, pool_maxsize=10))
+        self._pool = urllib3.PoolManager(maxsize=10, retries=False, ca_certs=certifi.where())
 
     def send(self, call: AmplitudeCall, timeout_s: float) -> Outcome:
         form, json_body = encode(call, self._api_key(call.api_key_ref))
-        url = self.base_url + PATHS[call.endpoint]
-        timeout = (min(self._connect_timeout_s, timeout_s), timeout_s)
+        if form is not None:
+            body, headers = urlencode(form).encode(), _FORM_HEADERS
+        else:
+            body, headers = json_body or b"", _JSON_HEADERS
+        timeout = urllib3.Timeout(connect=min(self._connect_timeout_s, timeout_s), read=timeout_s)
         try:
-            if form is not None:
-                response = self._session.post(url, data=form, timeout=timeout)
-            else:
-                response = self._session.post(
-                    url, data=json_body, headers={"Content-Type": "application/json"}, timeout=timeout
-                )
-        except requests.Timeout:
+            response = self._pool.request(
+                "POST", self.base_url + PATHS[call.endpoint], body=body, headers=headers, timeout=timeout
+            )
+        except urllib3.exceptions.TimeoutError:
             return Outcome(Verdict.RETRYABLE, None, f"timeout after {timeout_s:.2f}s")
-        except requests.ConnectionError as error:
+        except urllib3.exceptions.HTTPError as error:  # refused, reset, dropped: the request may not have arrived
             return Outcome(Verdict.RETRYABLE, None, f"connection error: {type(error).__name__}")
-        return classify(response.status_code, response.text, response.headers.get("Retry-After"))
+        text = response.data.decode("utf-8", errors="replace")
+        return classify(response.status, text, response.headers.get("Retry-After"))
 
     def close(self) -> None:
-        self._session.close()
+        self._pool.clear()

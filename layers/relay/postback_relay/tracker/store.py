@@ -10,8 +10,6 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.conditions import Attr, Key
-
 from .models import App, Attribution, Click
 
 if TYPE_CHECKING:
@@ -41,6 +39,8 @@ class TrackerStore:
 
     # -- apps ------------------------------------------------------------------------------
     def put_app(self, app: App) -> None:
+        from boto3.dynamodb.conditions import Attr
+
         self.apps.put_item(Item=app.model_dump(exclude_none=True), ConditionExpression=Attr("app_id").not_exists())
 
     def get_app(self, app_id: str) -> App | None:
@@ -57,6 +57,8 @@ class TrackerStore:
         return sorted((App.model_validate(_plain(item)) for item in items), key=lambda app: app.created_at_ms)
 
     def app_with_key_hash(self, api_key_hash: str) -> App | None:
+        from boto3.dynamodb.conditions import Attr
+
         answer = self.apps.scan(FilterExpression=Attr("api_key_hash").eq(api_key_hash))
         items = answer.get("Items", [])
         return App.model_validate(_plain(items[0])) if items else None
@@ -79,6 +81,8 @@ class TrackerStore:
         )
 
     def _query(self, keys: list[str]) -> list[Click]:
+        from boto3.dynamodb.conditions import Key
+
         found: list[Click] = []
         for match_key in keys:
             answer = self.clicks.query(
