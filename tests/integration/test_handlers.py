@@ -234,3 +234,11 @@ def test_partner_token_header_is_accepted_when_configured(
     monkeypatch.setenv("RELAY_PARTNER_TOKEN_HEADER", "X-AppsFlyer-Token")
     reset_runtime()
     assert invoke("AppsFlyerFunction", event)[0] == 200
+
+
+def test_retry_function_hands_records_back_when_time_runs_short(env: dict[str, str], sink: AmplitudeSink) -> None:
+    event = sample("retry-sqs.json")
+    # 2 s left, a retry attempt may take AMPLITUDE_RETRY_TIMEOUT_S (3 s) + 1: not started, returned to SQS.
+    result = function("RetryFunction")(event, LocalLambdaContext("RetryFunction", 2))
+    assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
+    assert sink.requests_seen() == 0

@@ -37,7 +37,7 @@ class Settings(BaseModel):
     sync_budget_ms: int = Field(default=800, ge=0, alias="RELAY_SYNC_BUDGET_MS")
     connect_timeout_s: float = Field(default=0.5, gt=0, alias="AMPLITUDE_CONNECT_TIMEOUT_S")
     # The retry consumer has no one waiting and can give Amplitude longer.
-    retry_timeout_s: float = Field(default=10.0, gt=0, alias="AMPLITUDE_RETRY_TIMEOUT_S")
+    retry_timeout_s: float = Field(default=3.0, gt=0, alias="AMPLITUDE_RETRY_TIMEOUT_S")
 
     max_body_bytes: int = Field(default=64 * 1024, gt=0, alias="RELAY_MAX_BODY_BYTES")
 

@@ -21,6 +21,12 @@ def redeliver_record(record: SQSRecord, lambda_context: LambdaContext | None = N
     """Deliver, re-queue with the next delay, or dead-letter. Raising marks the record failed:
     SQS then redelivers it, and after maxReceiveCount its RedrivePolicy moves it to the DLQ."""
     delivery = get_delivery()
+    if lambda_context is not None:
+        # Not enough time left for a full attempt: hand the record back to SQS untouched rather
+        # than be cut off mid-send (SQS redelivers it after the visibility timeout).
+        needed_ms = (delivery.settings.retry_timeout_s + 1) * 1000
+        if lambda_context.get_remaining_time_in_millis() < needed_ms:
+            raise TimeoutError("not enough time left in this invocation for another attempt")
     try:
         message = RetryMessage.model_validate_json(record.body)
     except ValidationError:
