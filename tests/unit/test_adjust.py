@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from functools import reduce
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from postback_relay.errors import BadRequest, Undeliverable
-from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
-from postback_relay.models.postback import Campaign, Kind, Postback, Revenue
+from postback_relay.errors import BadRequest
+from postback_relay.models.postback import Campaign, Kind, Revenue
 from postback_relay.partners.adjust import ADAPTER, CONVENTION, QUERY_TEMPLATE, parse
+from tests.unit import partner_cases as cases
+from tests.unit.partner_cases import GAID, IOS_IDFA, IOS_IDFV
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "adjust"
+CASES = cases.PartnerCases(ADAPTER)
+load = CASES.load
+raw = CASES.raw
+calls_for = CASES.calls
+
 FIXTURE_NAMES = ("install_ios", "install_android", "reattribution", "purchase", "organic_install")
 
 # Fixture timestamps (epoch seconds in the callbacks) as epoch ms, computed independently.
@@ -35,51 +38,15 @@ REATTRIBUTION_TOUCH_MS = 1_774_029_510_000  # 2026-03-20 17:58:30
 ORIGINAL_INSTALL_MS = 1_753_179_072_000  # 2025-07-22 10:11:12
 ORGANIC_INSTALL_MS = 1_773_701_109_000  # 2026-03-16 22:45:09
 
-IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
-IOS_IDFV = "868049A3-4B2F-4A11-9B00-CFFC36215678"
 REATTRIBUTION_IDFV = "3F2504E0-4F89-41D3-9A0C-0305E82C3301"
-GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
 APP_SET_ID = "5a1d9c3e-7b2f-4e8a-9c1d-2f3e4a5b6c7d"
 ADJUST_DEVICE_ID = "7c3ea5f0b1d24a0c8f6e9d2b1a0c3e4f"  # Adjust's {adid}: never an Amplitude id
-
-
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return data
-
-
-def raw(name: str, drop: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
-    """A fixture with some keys replaced (`changes`) or removed entirely (`drop`)."""
-    payload = load(name)
-    payload.update(changes)
-    for key in drop:
-        payload.pop(key, None)
-    return payload
-
-
-def attr(obj: Any, path: str) -> Any:
-    return reduce(getattr, path.split("."), obj)
-
-
-def calls_for(payload: dict[str, Any]) -> list[AmplitudeCall]:
-    return to_amplitude_calls(parse(payload), CONVENTION)
-
-
-def assert_nested_subset(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    for key, value in expected.items():
-        assert key in actual, f"{key!r} missing from {sorted(actual)}"
-        if isinstance(value, dict):
-            assert_nested_subset(actual[key], value)
-        else:
-            assert actual[key] == value, f"{key!r}: {actual[key]!r} != {value!r}"
 
 
 def test_fixtures_are_get_query_dicts() -> None:
     """Realistic GET callbacks: flat, every value a string, at least every template key."""
     for name in FIXTURE_NAMES:
-        payload = load(name)
-        assert all(isinstance(value, str) for value in payload.values()), name
-        assert set(QUERY_TEMPLATE) <= set(payload), name
+        cases.check_get_query_fixture(load(name), set(QUERY_TEMPLATE))
 
 
 # --------------------------------------------------------------------------------------------
@@ -355,17 +322,13 @@ PARSE_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "expected"), PARSE_CASES)
 def test_parse(payload: dict[str, Any], expected: dict[str, Any]) -> None:
-    postback = parse(payload)
-    for path, value in expected.items():
-        assert attr(postback, path) == value, path
+    cases.check_parse(parse, payload, expected)
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_missing_keys_parse_like_empty_ones(name: str) -> None:
     """Adjust drops a placeholder without data or leaves it empty: the same postback either way."""
-    payload = load(name)
-    trimmed = {key: value for key, value in payload.items() if value != ""}
-    assert parse(trimmed) == parse(payload)
+    cases.check_missing_keys_parse_like_empty(parse, load(name))
 
 
 def test_adjust_device_id_is_never_read() -> None:
@@ -406,11 +369,7 @@ BAD_REQUEST_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "message_part", "field"), BAD_REQUEST_CASES)
 def test_bad_request(payload: dict[str, Any], message_part: str, field: str) -> None:
-    with pytest.raises(BadRequest) as caught:
-        parse(payload)
-    assert message_part in caught.value.message
-    assert caught.value.details["field"] == field
-    assert caught.value.status == 400
+    cases.check_bad_request(parse, payload, message_part, field)
 
 
 def test_unforwarded_activity_says_so() -> None:
@@ -438,8 +397,7 @@ UNDELIVERABLE_CASES: list[Any] = [
 
 @pytest.mark.parametrize("payload", UNDELIVERABLE_CASES)
 def test_undeliverable(payload: dict[str, Any]) -> None:
-    with pytest.raises(Undeliverable):
-        calls_for(payload)
+    cases.check_undeliverable(ADAPTER, payload)
 
 
 # --------------------------------------------------------------------------------------------
@@ -606,10 +564,7 @@ AMPLITUDE_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "expected_calls"), AMPLITUDE_CASES)
 def test_amplitude_calls(payload: dict[str, Any], expected_calls: list[tuple[str, dict[str, Any]]]) -> None:
-    calls = calls_for(payload)
-    assert [call.endpoint for call in calls] == [endpoint for endpoint, _ in expected_calls]
-    for call, (_, expected_payload) in zip(calls, expected_calls, strict=True):
-        assert_nested_subset(call.payload, expected_payload)
+    cases.check_amplitude_calls(ADAPTER, payload, expected_calls)
 
 
 def test_full_ios_user_properties_are_exact() -> None:
@@ -618,8 +573,7 @@ def test_full_ios_user_properties_are_exact() -> None:
 
 
 def test_zeroed_idfa_never_reaches_amplitude() -> None:
-    attribution = calls_for(load("reattribution"))[0]
-    assert "idfa" not in attribution.payload
+    cases.check_zeroed_idfa_never_sent(ADAPTER, load("reattribution"))
 
 
 def test_legacy_cents_revenue_reaches_amplitude_in_whole_units() -> None:
@@ -640,16 +594,12 @@ def test_every_fixture_is_deliverable(name: str) -> None:
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_resend_gives_same_dedup_key_and_insert_ids(name: str) -> None:
-    first, resend = parse(load(name)), parse(load(name))
-    assert first.dedup_key() == resend.dedup_key()
-    first_ids = [call.insert_id for call in to_amplitude_calls(first, CONVENTION)]
-    assert first_ids == [call.insert_id for call in to_amplitude_calls(resend, CONVENTION)]
+    cases.check_resend(ADAPTER, load(name))
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_different_created_at_gives_different_key(name: str) -> None:
-    later = raw(name, created_at="1775000000")
-    assert parse(later).dedup_key() != parse(load(name)).dedup_key()
+    cases.check_different_keys(parse, load(name), raw(name, created_at="1775000000"))
 
 
 def test_extra_keys_do_not_change_dedup_key() -> None:
@@ -665,7 +615,7 @@ def test_extra_keys_do_not_change_dedup_key() -> None:
 
 def test_query_template_keys_are_placeholder_names() -> None:
     assert QUERY_TEMPLATE["gps_adid"] == "{gps_adid}"
-    assert all(macro == f"{{{key}}}" for key, macro in QUERY_TEMPLATE.items())
+    cases.check_template_keys_are_macro_names(QUERY_TEMPLATE, "{", "}")
     # Adjust's own device id and the appended user_id callback parameter are not in the template.
     assert "adid" not in QUERY_TEMPLATE
     assert "user_id" not in QUERY_TEMPLATE
@@ -683,11 +633,13 @@ def test_convention_names() -> None:
 
 
 def test_adapter_wiring() -> None:
-    assert ADAPTER.name == "adjust"
-    assert ADAPTER.display_name == "Adjust"
-    assert ADAPTER.method == "GET"
-    assert ADAPTER.query_template is QUERY_TEMPLATE
-    assert ADAPTER.convention is CONVENTION
-    assert ADAPTER.parse is parse
-    assert ADAPTER.route == "/v1/postbacks/adjust"
-    assert isinstance(ADAPTER.parse(load("install_ios")), Postback)
+    cases.check_adapter_wiring(
+        ADAPTER,
+        name="adjust",
+        display_name="Adjust",
+        method="GET",
+        convention=CONVENTION,
+        parse=parse,
+        query_template=QUERY_TEMPLATE,
+        sample=load("install_ios"),
+    )

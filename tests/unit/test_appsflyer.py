@@ -7,21 +7,22 @@ every value into a string.
 
 from __future__ import annotations
 
-import copy
 import json
 from decimal import Decimal
-from functools import reduce
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from postback_relay.errors import BadRequest, Undeliverable
-from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
-from postback_relay.models.postback import Campaign, Kind, Postback, Revenue
+from postback_relay.models.postback import Campaign, Kind, Revenue
 from postback_relay.partners.appsflyer import ADAPTER, CONVENTION, parse
+from tests.unit import partner_cases as cases
+from tests.unit.partner_cases import GAID, IOS_IDFA, IOS_IDFV
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "appsflyer"
+CASES = cases.PartnerCases(ADAPTER)
+load = CASES.load
+raw = CASES.raw
+calls_for = CASES.calls
+
 FIXTURE_NAMES = ("install_ios", "install_android", "inapp_purchase", "reengagement", "organic_install")
 
 # Epoch ms of the fixture timestamps (UTC), computed independently of the adapter.
@@ -35,24 +36,6 @@ REENGAGEMENT_TOUCH_MS = 1_774_029_510_000  # 2026-03-20 17:58:30.000
 ORIGINAL_INSTALL_MS = 1_753_179_072_000  # 2025-07-22 10:11:12.000
 ORGANIC_INSTALL_MS = 1_773_701_109_014  # 2026-03-16 22:45:09.014
 
-IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
-IOS_IDFV = "868049A3-4B2F-4A11-9B00-CFFC36215678"
-GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
-
-
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return data
-
-
-def raw(name: str, drop: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
-    """A fixture with some keys replaced (`changes`) or removed entirely (`drop`)."""
-    payload = load(name)
-    payload.update(changes)
-    for key in drop:
-        payload.pop(key, None)
-    return payload
-
 
 def as_query(payload: dict[str, Any], null: str = "") -> dict[str, str]:
     """The same message as AppsFlyer's GET delivery: every value a string."""
@@ -65,20 +48,6 @@ def as_query(payload: dict[str, Any], null: str = "") -> dict[str, str]:
         return str(value)
 
     return {key: text(value) for key, value in payload.items()}
-
-
-def attr(obj: Any, path: str) -> Any:
-    return reduce(getattr, path.split("."), obj)
-
-
-def assert_subset(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    for key, value in expected.items():
-        assert key in actual, f"{key!r} missing from {sorted(actual)}"
-        assert actual[key] == value, f"{key!r}: {actual[key]!r} != {value!r}"
-
-
-def calls_for(payload: dict[str, Any]) -> list[AmplitudeCall]:
-    return to_amplitude_calls(parse(payload), CONVENTION)
 
 
 # --------------------------------------------------------------------------------------------
@@ -483,9 +452,7 @@ PARSE_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "expected"), PARSE_CASES)
 def test_parse(payload: dict[str, Any], expected: dict[str, Any]) -> None:
-    postback = parse(payload)
-    for path, value in expected.items():
-        assert attr(postback, path) == value, path
+    cases.check_parse(parse, payload, expected)
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -526,11 +493,7 @@ BAD_REQUEST_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "message_part", "field"), BAD_REQUEST_CASES)
 def test_bad_request(payload: dict[str, Any], message_part: str, field: str) -> None:
-    with pytest.raises(BadRequest) as caught:
-        parse(payload)
-    assert message_part in caught.value.message
-    assert caught.value.details["field"] == field
-    assert caught.value.status == 400
+    cases.check_bad_request(parse, payload, message_part, field)
 
 
 UNDELIVERABLE_CASES: list[Any] = [
@@ -550,8 +513,7 @@ UNDELIVERABLE_CASES: list[Any] = [
 
 @pytest.mark.parametrize("payload", UNDELIVERABLE_CASES)
 def test_undeliverable(payload: dict[str, Any]) -> None:
-    with pytest.raises(Undeliverable):
-        calls_for(payload)
+    cases.check_undeliverable(ADAPTER, payload)
 
 
 # --------------------------------------------------------------------------------------------
@@ -753,22 +715,9 @@ AMPLITUDE_CASES: list[Any] = [
 ]
 
 
-def _assert_nested_subset(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    """Like assert_subset, but dict values are compared as subsets too (user_properties etc.)."""
-    for key, value in expected.items():
-        assert key in actual, f"{key!r} missing from {sorted(actual)}"
-        if isinstance(value, dict):
-            _assert_nested_subset(actual[key], value)
-        else:
-            assert actual[key] == value, f"{key!r}: {actual[key]!r} != {value!r}"
-
-
 @pytest.mark.parametrize(("payload", "expected_calls"), AMPLITUDE_CASES)
 def test_amplitude_calls(payload: dict[str, Any], expected_calls: list[tuple[str, dict[str, Any]]]) -> None:
-    calls = calls_for(payload)
-    assert [call.endpoint for call in calls] == [endpoint for endpoint, _ in expected_calls]
-    for call, (_, expected_payload) in zip(calls, expected_calls, strict=True):
-        _assert_nested_subset(call.payload, expected_payload)
+    cases.check_amplitude_calls(ADAPTER, payload, expected_calls)
 
 
 def test_full_ios_user_properties_are_exact() -> None:
@@ -780,15 +729,14 @@ def test_full_ios_user_properties_are_exact() -> None:
 
 
 def test_zeroed_idfa_never_reaches_amplitude() -> None:
-    attribution = calls_for(load("reengagement"))[0]
-    assert "idfa" not in attribution.payload
+    cases.check_zeroed_idfa_never_sent(ADAPTER, load("reengagement"))
 
 
 def test_in_app_purchase_properties_and_insert_id() -> None:
     [call] = calls_for(load("inapp_purchase"))
     assert call.payload["insert_id"] == call.insert_id
     assert call.insert_id.startswith("appsflyer-httpapi-")
-    assert_subset(
+    cases.assert_subset(
         call.payload["event_properties"],
         {
             "af_content_id": "sku_gold_100",
@@ -811,8 +759,7 @@ def test_in_app_event_without_revenue_has_no_revenue_fields() -> None:
         )
     )
     assert call.payload["event_type"] == "[AppsFlyer] tutorial_complete"
-    for field in ("price", "revenue", "quantity", "currency", "revenueType"):
-        assert field not in call.payload
+    cases.check_no_revenue_fields(call)
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -825,25 +772,19 @@ def test_every_fixture_is_deliverable(name: str) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def _insert_ids(payload: dict[str, Any]) -> list[str]:
-    return [call.insert_id for call in calls_for(payload)]
-
-
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_resend_gives_same_dedup_key_and_insert_ids(name: str) -> None:
-    first, resend = load(name), copy.deepcopy(load(name))
-    assert parse(first).dedup_key() == parse(resend).dedup_key()
-    assert _insert_ids(first) == _insert_ids(resend)
+    cases.check_resend(ADAPTER, load(name))
     # GET or POST delivery of the same message is the same message.
-    assert parse(as_query(first)).dedup_key() == parse(first).dedup_key()
+    assert parse(as_query(load(name))).dedup_key() == parse(load(name)).dedup_key()
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_different_event_time_gives_different_key(name: str) -> None:
     original = load(name)
     later = raw(name, event_time="2026-04-01 00:00:00.001", event_time_selected_timezone=None)
-    assert parse(original).dedup_key() != parse(later).dedup_key()
-    assert set(_insert_ids(original)).isdisjoint(_insert_ids(later))
+    cases.check_different_keys(parse, original, later)
+    assert set(cases.insert_ids(parse(original), CONVENTION)).isdisjoint(cases.insert_ids(parse(later), CONVENTION))
 
 
 def test_token_does_not_change_dedup_key() -> None:
@@ -871,8 +812,13 @@ def test_convention_names_every_campaign_field() -> None:
 
 
 def test_adapter_wiring() -> None:
-    assert ADAPTER.name == "appsflyer"
-    assert ADAPTER.convention is CONVENTION
-    assert ADAPTER.parse is parse
-    assert ADAPTER.route == "/v1/postbacks/appsflyer"
-    assert isinstance(ADAPTER.parse(load("install_ios")), Postback)
+    cases.check_adapter_wiring(
+        ADAPTER,
+        name="appsflyer",
+        display_name="AppsFlyer",
+        method="POST",
+        convention=CONVENTION,
+        parse=parse,
+        query_template=None,
+        sample=load("install_ios"),
+    )

@@ -7,21 +7,20 @@ templated-GET flavour is simulated by flattening a fixture into dotted keys with
 
 from __future__ import annotations
 
-import copy
-import json
 from decimal import Decimal
-from functools import reduce
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from postback_relay.errors import BadRequest, Undeliverable
-from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
-from postback_relay.models.postback import Campaign, Kind, Postback, Revenue
+from postback_relay.models.postback import Campaign, Kind, Revenue
 from postback_relay.partners.branch import ADAPTER, CONVENTION, parse
+from tests.unit import partner_cases as cases
+from tests.unit.partner_cases import GAID, IOS_IDFA, IOS_IDFV
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "branch"
+CASES = cases.PartnerCases(ADAPTER)
+load = CASES.load
+calls_for = CASES.calls
+
 FIXTURE_NAMES = ("install_ios", "install_android", "purchase", "organic_install", "reengagement")
 
 # Epoch ms of the fixture timestamps (UTC).
@@ -35,16 +34,8 @@ REENGAGEMENT_TOUCH_MS = 1_774_029_510_000  # 2026-03-20 17:58:30.000
 ORIGINAL_INSTALL_MS = 1_753_179_072_000  # 2025-07-22 10:11:12.000
 ORGANIC_INSTALL_MS = 1_773_701_109_014  # 2026-03-16 22:45:09.014
 
-IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
-IOS_IDFV = "868049A3-4B2F-4A11-9B00-CFFC36215678"
 REENGAGEMENT_IDFV = "3F2504E0-4F89-41D3-9A0C-0305E82C3301"
-GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
 ZEROED_IDFA = "00000000-0000-0000-0000-000000000000"
-
-
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return data
 
 
 def raw(fixture: str, /, drop: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
@@ -79,23 +70,6 @@ def as_template_query(payload: dict[str, Any], prefix: str = "") -> dict[str, st
         else:
             query[path] = str(value)
     return query
-
-
-def attr(obj: Any, path: str) -> Any:
-    return reduce(getattr, path.split("."), obj)
-
-
-def calls_for(payload: dict[str, Any]) -> list[AmplitudeCall]:
-    return to_amplitude_calls(parse(payload), CONVENTION)
-
-
-def _assert_nested_subset(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    for key, value in expected.items():
-        assert key in actual, f"{key!r} missing from {sorted(actual)}"
-        if isinstance(value, dict):
-            _assert_nested_subset(actual[key], value)
-        else:
-            assert actual[key] == value, f"{key!r}: {actual[key]!r} != {value!r}"
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,9 +230,7 @@ PARSE_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "expected"), PARSE_CASES)
 def test_parse(payload: dict[str, Any], expected: dict[str, Any]) -> None:
-    postback = parse(payload)
-    for path, value in expected.items():
-        assert attr(postback, path) == value, path
+    cases.check_parse(parse, payload, expected)
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -313,10 +285,7 @@ BAD_REQUEST_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "message_part", "field"), BAD_REQUEST_CASES)
 def test_bad_request(payload: dict[str, Any], message_part: str, field: str) -> None:
-    with pytest.raises(BadRequest) as caught:
-        parse(payload)
-    assert message_part in caught.value.message
-    assert caught.value.details["field"] == field
+    cases.check_bad_request(parse, payload, message_part, field)
 
 
 UNDELIVERABLE_CASES: list[Any] = [
@@ -334,8 +303,7 @@ UNDELIVERABLE_CASES: list[Any] = [
 
 @pytest.mark.parametrize("payload", UNDELIVERABLE_CASES)
 def test_undeliverable(payload: dict[str, Any]) -> None:
-    with pytest.raises(Undeliverable):
-        calls_for(payload)
+    cases.check_undeliverable(ADAPTER, payload)
 
 
 # --------------------------------------------------------------------------------------------
@@ -448,15 +416,11 @@ AMPLITUDE_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "expected_calls"), AMPLITUDE_CASES)
 def test_amplitude_calls(payload: dict[str, Any], expected_calls: list[tuple[str, dict[str, Any]]]) -> None:
-    calls = calls_for(payload)
-    assert [call.endpoint for call in calls] == [endpoint for endpoint, _ in expected_calls]
-    for call, (_, expected_payload) in zip(calls, expected_calls, strict=True):
-        _assert_nested_subset(call.payload, expected_payload)
+    cases.check_amplitude_calls(ADAPTER, payload, expected_calls)
 
 
 def test_zeroed_idfa_never_reaches_amplitude() -> None:
-    attribution = calls_for(load("reengagement"))[0]
-    assert "idfa" not in attribution.payload
+    cases.check_zeroed_idfa_never_sent(ADAPTER, load("reengagement"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,9 +430,7 @@ def test_zeroed_idfa_never_reaches_amplitude() -> None:
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_resend_gives_same_dedup_key(name: str) -> None:
-    first, resend = load(name), copy.deepcopy(load(name))
-    assert parse(first).dedup_key() == parse(resend).dedup_key()
-    assert [c.insert_id for c in calls_for(first)] == [c.insert_id for c in calls_for(resend)]
+    cases.check_resend(ADAPTER, load(name))
 
 
 def test_same_branch_id_is_same_event_even_if_retimed() -> None:
@@ -476,15 +438,18 @@ def test_same_branch_id_is_same_event_even_if_retimed() -> None:
 
 
 def test_different_branch_id_is_a_different_event() -> None:
-    assert parse(raw("purchase", id=1)).dedup_key() != parse(load("purchase")).dedup_key()
+    cases.check_different_keys(parse, load("purchase"), raw("purchase", id=1))
 
 
 def test_adapter_wiring() -> None:
-    assert ADAPTER.name == "branch"
-    assert ADAPTER.display_name == "Branch"
-    assert ADAPTER.method == "POST"
-    assert ADAPTER.query_template is None
-    assert ADAPTER.convention is CONVENTION
-    assert ADAPTER.route == "/v1/postbacks/branch"
-    assert isinstance(ADAPTER.parse(load("install_ios")), Postback)
+    cases.check_adapter_wiring(
+        ADAPTER,
+        name="branch",
+        display_name="Branch",
+        method="POST",
+        convention=CONVENTION,
+        parse=parse,
+        query_template=None,
+        sample=load("install_ios"),
+    )
     assert CONVENTION.event_type(Kind.IN_APP_EVENT, "PURCHASE") == "[Branch] PURCHASE"

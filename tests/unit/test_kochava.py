@@ -3,21 +3,22 @@ Amplitude calls out. Fixtures in tests/fixtures/kochava/ follow our QUERY_TEMPLA
 
 from __future__ import annotations
 
-import copy
-import json
 from decimal import Decimal
-from functools import reduce
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from postback_relay.errors import BadRequest, Undeliverable
-from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
-from postback_relay.models.postback import Campaign, Kind, Postback, Revenue
+from postback_relay.errors import BadRequest
+from postback_relay.models.postback import Campaign, Kind, Revenue
 from postback_relay.partners.kochava import ADAPTER, CONVENTION, QUERY_TEMPLATE, parse
+from tests.unit import partner_cases as cases
+from tests.unit.partner_cases import GAID, IOS_IDFA, IOS_IDFV
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "kochava"
+CASES = cases.PartnerCases(ADAPTER)
+load = CASES.load
+raw = CASES.raw
+calls_for = CASES.calls
+
 FIXTURE_NAMES = ("install_ios", "install_android", "purchase", "organic_install", "reengagement")
 
 IOS_INSTALL_MS = 1_773_480_413_000  # epoch seconds 1773480413
@@ -26,41 +27,8 @@ PURCHASE_MS = 1_773_603_667_000
 REENGAGEMENT_MS = 1_774_029_662_000
 ORGANIC_INSTALL_MS = 1_773_701_109_000  # "2026-03-16 22:45:09" (UTC, no offset)
 
-IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
-IOS_IDFV = "868049A3-4B2F-4A11-9B00-CFFC36215678"
 REENGAGEMENT_IDFV = "3F2504E0-4F89-41D3-9A0C-0305E82C3301"
-GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
 ZEROED_IDFA = "00000000-0000-0000-0000-000000000000"
-
-
-def load(name: str) -> dict[str, str]:
-    data: dict[str, str] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return data
-
-
-def raw(fixture: str, /, drop: tuple[str, ...] = (), **changes: str) -> dict[str, str]:
-    payload = load(fixture)
-    payload.update(changes)
-    for key in drop:
-        payload.pop(key, None)
-    return payload
-
-
-def attr(obj: Any, path: str) -> Any:
-    return reduce(getattr, path.split("."), obj)
-
-
-def calls_for(payload: dict[str, str]) -> list[AmplitudeCall]:
-    return to_amplitude_calls(parse(payload), CONVENTION)
-
-
-def _assert_nested_subset(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    for key, value in expected.items():
-        assert key in actual, f"{key!r} missing from {sorted(actual)}"
-        if isinstance(value, dict):
-            _assert_nested_subset(actual[key], value)
-        else:
-            assert actual[key] == value, f"{key!r}: {actual[key]!r} != {value!r}"
 
 
 PARSE_CASES: list[Any] = [
@@ -151,6 +119,11 @@ PARSE_CASES: list[Any] = [
         id="json-event-value-is-properties",
     ),
     pytest.param(
+        raw("purchase", event_name="Level Complete", event_value='{"level": 7,}', currency=""),
+        {"revenue": None, "event_properties": {"event_value": '{"level": 7,}'}},
+        id="malformed-json-event-value-is-text-not-a-macro",
+    ),
+    pytest.param(
         raw("purchase", event_name="Registration", event_value="email", currency=""),
         {"revenue": None, "event_properties": {"event_value": "email"}},
         id="text-event-value-is-a-property",
@@ -177,9 +150,7 @@ PARSE_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "expected"), PARSE_CASES)
 def test_parse(payload: dict[str, str], expected: dict[str, Any]) -> None:
-    postback = parse(payload)
-    for path, value in expected.items():
-        assert attr(postback, path) == value, path
+    cases.check_parse(parse, payload, expected)
 
 
 BAD_REQUEST_CASES: list[Any] = [
@@ -191,10 +162,7 @@ BAD_REQUEST_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "message_part"), BAD_REQUEST_CASES)
 def test_bad_request(payload: dict[str, str], message_part: str) -> None:
-    with pytest.raises(BadRequest) as caught:
-        parse(payload)
-    assert message_part in caught.value.message
-    assert caught.value.details["field"] == "event_name"
+    cases.check_bad_request(parse, payload, message_part, "event_name")
 
 
 UNDELIVERABLE_CASES: list[Any] = [
@@ -206,8 +174,7 @@ UNDELIVERABLE_CASES: list[Any] = [
 
 @pytest.mark.parametrize("payload", UNDELIVERABLE_CASES)
 def test_undeliverable(payload: dict[str, str]) -> None:
-    with pytest.raises(Undeliverable):
-        calls_for(payload)
+    cases.check_undeliverable(ADAPTER, payload)
 
 
 AMPLITUDE_CASES: list[Any] = [
@@ -280,27 +247,20 @@ AMPLITUDE_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "expected_calls"), AMPLITUDE_CASES)
 def test_amplitude_calls(payload: dict[str, str], expected_calls: list[tuple[str, dict[str, Any]]]) -> None:
-    calls = calls_for(payload)
-    assert [call.endpoint for call in calls] == [endpoint for endpoint, _ in expected_calls]
-    for call, (_, expected_payload) in zip(calls, expected_calls, strict=True):
-        _assert_nested_subset(call.payload, expected_payload)
+    cases.check_amplitude_calls(ADAPTER, payload, expected_calls)
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_resend_gives_same_dedup_key(name: str) -> None:
-    first, resend = load(name), copy.deepcopy(load(name))
-    assert parse(first).dedup_key() == parse(resend).dedup_key()
-    assert [c.insert_id for c in calls_for(first)] == [c.insert_id for c in calls_for(resend)]
+    cases.check_resend(ADAPTER, load(name))
 
 
 def test_different_event_time_is_a_different_event() -> None:
-    later = raw("purchase", event_time=str(PURCHASE_MS // 1000 + 1))
-    assert parse(later).dedup_key() != parse(load("purchase")).dedup_key()
+    cases.check_different_keys(parse, load("purchase"), raw("purchase", event_time=str(PURCHASE_MS // 1000 + 1)))
 
 
 def test_query_template_keys_are_macro_names() -> None:
-    for key, macro in QUERY_TEMPLATE.items():
-        assert macro == "{" + key + "}"
+    cases.check_template_keys_are_macro_names(QUERY_TEMPLATE, "{", "}")
     # Every fixture uses exactly the template's keys.
     for name in FIXTURE_NAMES:
         assert set(load(name)) == set(QUERY_TEMPLATE)
@@ -312,9 +272,13 @@ def test_unrendered_template_is_rejected_not_guessed() -> None:
 
 
 def test_adapter_wiring() -> None:
-    assert ADAPTER.name == "kochava"
-    assert ADAPTER.display_name == "Kochava"
-    assert ADAPTER.method == "GET"
-    assert ADAPTER.query_template is QUERY_TEMPLATE
-    assert ADAPTER.convention is CONVENTION
-    assert isinstance(ADAPTER.parse(load("install_ios")), Postback)
+    cases.check_adapter_wiring(
+        ADAPTER,
+        name="kochava",
+        display_name="Kochava",
+        method="GET",
+        convention=CONVENTION,
+        parse=parse,
+        query_template=QUERY_TEMPLATE,
+        sample=load("install_ios"),
+    )

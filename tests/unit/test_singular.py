@@ -7,21 +7,21 @@ epoch ms as int, ISO with Z).
 
 from __future__ import annotations
 
-import copy
-import json
 from decimal import Decimal
-from functools import reduce
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from postback_relay.errors import BadRequest, Undeliverable
-from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
-from postback_relay.models.postback import Campaign, Kind, Postback, Revenue
+from postback_relay.models.postback import Campaign, Kind, Revenue
 from postback_relay.partners.singular import ADAPTER, CONVENTION, parse
+from tests.unit import partner_cases as cases
+from tests.unit.partner_cases import GAID, IOS_IDFA, IOS_IDFV
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "singular"
+CASES = cases.PartnerCases(ADAPTER)
+load = CASES.load
+raw = CASES.raw
+calls_for = CASES.calls
+
 FIXTURE_NAMES = ("install_ios", "install_android", "purchase", "organic_install", "reengagement")
 
 IOS_INSTALL_MS = 1_773_480_413_000  # 2026-03-14 09:26:53 (Singular sends whole seconds here)
@@ -34,41 +34,8 @@ REENGAGEMENT_TOUCH_MS = 1_774_029_510_000  # 2026-03-20 17:58:30
 ORIGINAL_INSTALL_MS = 1_753_179_072_000  # 2025-07-22 10:11:12
 ORGANIC_INSTALL_MS = 1_773_701_109_000  # 2026-03-16T22:45:09Z
 
-IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
-IOS_IDFV = "868049A3-4B2F-4A11-9B00-CFFC36215678"
 REENGAGEMENT_IDFV = "3F2504E0-4F89-41D3-9A0C-0305E82C3301"
-GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
 ZEROED_IDFA = "00000000-0000-0000-0000-000000000000"
-
-
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return data
-
-
-def raw(fixture: str, /, drop: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
-    payload = load(fixture)
-    payload.update(changes)
-    for key in drop:
-        payload.pop(key, None)
-    return payload
-
-
-def attr(obj: Any, path: str) -> Any:
-    return reduce(getattr, path.split("."), obj)
-
-
-def calls_for(payload: dict[str, Any]) -> list[AmplitudeCall]:
-    return to_amplitude_calls(parse(payload), CONVENTION)
-
-
-def _assert_nested_subset(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    for key, value in expected.items():
-        assert key in actual, f"{key!r} missing from {sorted(actual)}"
-        if isinstance(value, dict):
-            _assert_nested_subset(actual[key], value)
-        else:
-            assert actual[key] == value, f"{key!r}: {actual[key]!r} != {value!r}"
 
 
 PARSE_CASES: list[Any] = [
@@ -199,14 +166,17 @@ PARSE_CASES: list[Any] = [
         raw("purchase", event_utc_timestamp="1773603667"), {"time_ms": 1_773_603_667_000}, id="string-seconds"
     ),
     pytest.param(raw("install_ios", event_id="sg-1"), {"partner_event_id": "sg-1"}, id="event-id-when-sent"),
+    pytest.param(
+        raw("purchase", event_name="__LEVEL_UP__"),
+        {"kind": Kind.IN_APP_EVENT, "event_name": "__LEVEL_UP__"},
+        id="dunder-event-name-is-a-name-not-a-macro",
+    ),
 ]
 
 
 @pytest.mark.parametrize(("payload", "expected"), PARSE_CASES)
 def test_parse(payload: dict[str, Any], expected: dict[str, Any]) -> None:
-    postback = parse(payload)
-    for path, value in expected.items():
-        assert attr(postback, path) == value, path
+    cases.check_parse(parse, payload, expected)
 
 
 BAD_REQUEST_CASES: list[Any] = [
@@ -220,10 +190,7 @@ BAD_REQUEST_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "message_part", "field"), BAD_REQUEST_CASES)
 def test_bad_request(payload: dict[str, Any], message_part: str, field: str) -> None:
-    with pytest.raises(BadRequest) as caught:
-        parse(payload)
-    assert message_part in caught.value.message
-    assert caught.value.details["field"] == field
+    cases.check_bad_request(parse, payload, message_part, field)
 
 
 UNDELIVERABLE_CASES: list[Any] = [
@@ -235,8 +202,7 @@ UNDELIVERABLE_CASES: list[Any] = [
 
 @pytest.mark.parametrize("payload", UNDELIVERABLE_CASES)
 def test_undeliverable(payload: dict[str, Any]) -> None:
-    with pytest.raises(Undeliverable):
-        calls_for(payload)
+    cases.check_undeliverable(ADAPTER, payload)
 
 
 AMPLITUDE_CASES: list[Any] = [
@@ -323,28 +289,26 @@ AMPLITUDE_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "expected_calls"), AMPLITUDE_CASES)
 def test_amplitude_calls(payload: dict[str, Any], expected_calls: list[tuple[str, dict[str, Any]]]) -> None:
-    calls = calls_for(payload)
-    assert [call.endpoint for call in calls] == [endpoint for endpoint, _ in expected_calls]
-    for call, (_, expected_payload) in zip(calls, expected_calls, strict=True):
-        _assert_nested_subset(call.payload, expected_payload)
+    cases.check_amplitude_calls(ADAPTER, payload, expected_calls)
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_resend_gives_same_dedup_key(name: str) -> None:
-    first, resend = load(name), copy.deepcopy(load(name))
-    assert parse(first).dedup_key() == parse(resend).dedup_key()
-    assert [c.insert_id for c in calls_for(first)] == [c.insert_id for c in calls_for(resend)]
+    cases.check_resend(ADAPTER, load(name))
 
 
 def test_different_event_time_is_a_different_event() -> None:
-    later = raw("purchase", event_utc_timestamp=PURCHASE_MS + 1000)
-    assert parse(later).dedup_key() != parse(load("purchase")).dedup_key()
+    cases.check_different_keys(parse, load("purchase"), raw("purchase", event_utc_timestamp=PURCHASE_MS + 1000))
 
 
 def test_adapter_wiring() -> None:
-    assert ADAPTER.name == "singular"
-    assert ADAPTER.display_name == "Singular"
-    assert ADAPTER.method == "POST"
-    assert ADAPTER.query_template is None
-    assert ADAPTER.convention is CONVENTION
-    assert isinstance(ADAPTER.parse(load("install_ios")), Postback)
+    cases.check_adapter_wiring(
+        ADAPTER,
+        name="singular",
+        display_name="Singular",
+        method="POST",
+        convention=CONVENTION,
+        parse=parse,
+        query_template=None,
+        sample=load("install_ios"),
+    )

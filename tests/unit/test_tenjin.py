@@ -8,20 +8,21 @@ the user writes per callback, and macros users commonly add that the relay ignor
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
-from functools import reduce
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from postback_relay.errors import BadRequest, Undeliverable
-from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
-from postback_relay.models.postback import Campaign, Kind, Postback, Revenue
+from postback_relay.models.postback import Campaign, Kind, Revenue
 from postback_relay.partners.tenjin import ADAPTER, CONVENTION, EVENT_TYPES, QUERY_TEMPLATE, parse
+from tests.unit import partner_cases as cases
+from tests.unit.partner_cases import GAID, IOS_IDFA, IOS_IDFV
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "tenjin"
+CASES = cases.PartnerCases(ADAPTER)
+load = CASES.load
+raw = CASES.raw
+calls_for = CASES.calls
+
 FIXTURE_NAMES = ("install_ios", "install_android", "purchase", "custom_event", "organic_install")
 
 IOS_INSTALL_MS = 1_773_480_413_589  # 2026-03-14 09:26:53.589 UTC
@@ -32,49 +33,13 @@ PURCHASE_MS = 1_773_603_667_305
 CUSTOM_EVENT_MS = 1_773_566_813_589
 ORGANIC_INSTALL_MS = 1_773_701_109_014
 
-IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
-IOS_IDFV = "868049A3-4B2F-4A11-9B00-CFFC36215678"
 ORGANIC_IDFV = "3F2504E0-4F89-41D3-9A0C-0305E82C3301"
-GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
 ZEROS = "00000000-0000-0000-0000-000000000000"
-
-
-def load(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return data
-
-
-def raw(name: str, drop: tuple[str, ...] = (), **changes: Any) -> dict[str, Any]:
-    """A fixture with some keys replaced (`changes`) or removed entirely (`drop`)."""
-    payload = load(name)
-    payload.update(changes)
-    for key in drop:
-        payload.pop(key, None)
-    return payload
-
-
-def attr(obj: Any, path: str) -> Any:
-    return reduce(getattr, path.split("."), obj)
-
-
-def calls_for(payload: dict[str, Any]) -> list[AmplitudeCall]:
-    return to_amplitude_calls(parse(payload), CONVENTION)
-
-
-def assert_nested_subset(actual: dict[str, Any], expected: dict[str, Any]) -> None:
-    for key, value in expected.items():
-        assert key in actual, f"{key!r} missing from {sorted(actual)}"
-        if isinstance(value, dict):
-            assert_nested_subset(actual[key], value)
-        else:
-            assert actual[key] == value, f"{key!r}: {actual[key]!r} != {value!r}"
 
 
 def test_fixtures_are_get_query_dicts() -> None:
     for name in FIXTURE_NAMES:
-        payload = load(name)
-        assert all(isinstance(value, str) for value in payload.values()), name
-        assert set(QUERY_TEMPLATE) | {"event_type"} <= set(payload), name
+        cases.check_get_query_fixture(load(name), set(QUERY_TEMPLATE) | {"event_type"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -269,16 +234,12 @@ PARSE_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "expected"), PARSE_CASES)
 def test_parse(payload: dict[str, Any], expected: dict[str, Any]) -> None:
-    postback = parse(payload)
-    for path, value in expected.items():
-        assert attr(postback, path) == value, path
+    cases.check_parse(parse, payload, expected)
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_missing_keys_parse_like_empty_ones(name: str) -> None:
-    payload = load(name)
-    trimmed = {key: value for key, value in payload.items() if value != ""}
-    assert parse(trimmed) == parse(payload)
+    cases.check_missing_keys_parse_like_empty(parse, load(name))
 
 
 def test_tenjin_installation_id_is_never_read() -> None:
@@ -303,11 +264,7 @@ BAD_REQUEST_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "message_part", "field"), BAD_REQUEST_CASES)
 def test_bad_request(payload: dict[str, Any], message_part: str, field: str) -> None:
-    with pytest.raises(BadRequest) as caught:
-        parse(payload)
-    assert message_part in caught.value.message
-    assert caught.value.details["field"] == field
-    assert caught.value.status == 400
+    cases.check_bad_request(parse, payload, message_part, field)
 
 
 UNDELIVERABLE_CASES: list[Any] = [
@@ -323,8 +280,7 @@ UNDELIVERABLE_CASES: list[Any] = [
 
 @pytest.mark.parametrize("payload", UNDELIVERABLE_CASES)
 def test_undeliverable(payload: dict[str, Any]) -> None:
-    with pytest.raises(Undeliverable):
-        calls_for(payload)
+    cases.check_undeliverable(ADAPTER, payload)
 
 
 # --------------------------------------------------------------------------------------------
@@ -450,10 +406,7 @@ AMPLITUDE_CASES: list[Any] = [
 
 @pytest.mark.parametrize(("payload", "expected_calls"), AMPLITUDE_CASES)
 def test_amplitude_calls(payload: dict[str, Any], expected_calls: list[tuple[str, dict[str, Any]]]) -> None:
-    calls = calls_for(payload)
-    assert [call.endpoint for call in calls] == [endpoint for endpoint, _ in expected_calls]
-    for call, (_, expected_payload) in zip(calls, expected_calls, strict=True):
-        assert_nested_subset(call.payload, expected_payload)
+    cases.check_amplitude_calls(ADAPTER, payload, expected_calls)
 
 
 def test_full_ios_user_properties_are_exact() -> None:
@@ -462,14 +415,12 @@ def test_full_ios_user_properties_are_exact() -> None:
 
 
 def test_zeroed_idfa_never_reaches_amplitude() -> None:
-    attribution = calls_for(load("organic_install"))[0]
-    assert "idfa" not in attribution.payload
+    cases.check_zeroed_idfa_never_sent(ADAPTER, load("organic_install"))
 
 
 def test_custom_event_without_revenue_has_no_revenue_fields() -> None:
     [call] = calls_for(load("custom_event"))
-    for field in ("price", "revenue", "quantity", "currency", "revenueType"):
-        assert field not in call.payload
+    cases.check_no_revenue_fields(call)
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
@@ -484,16 +435,12 @@ def test_every_fixture_is_deliverable(name: str) -> None:
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_resend_gives_same_dedup_key_and_insert_ids(name: str) -> None:
-    first, resend = parse(load(name)), parse(load(name))
-    assert first.dedup_key() == resend.dedup_key()
-    first_ids = [call.insert_id for call in to_amplitude_calls(first, CONVENTION)]
-    assert first_ids == [call.insert_id for call in to_amplitude_calls(resend, CONVENTION)]
+    cases.check_resend(ADAPTER, load(name))
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
 def test_different_event_time_gives_different_key(name: str) -> None:
-    later = raw(name, time_in_ms="1775000000000")
-    assert parse(later).dedup_key() != parse(load(name)).dedup_key()
+    cases.check_different_keys(parse, load(name), raw(name, time_in_ms="1775000000000"))
 
 
 def test_extra_keys_do_not_change_dedup_key() -> None:
@@ -508,7 +455,7 @@ def test_extra_keys_do_not_change_dedup_key() -> None:
 
 def test_query_template_keys_are_macro_names() -> None:
     assert QUERY_TEMPLATE["advertising_id"] == "{{advertising_id}}"
-    assert all(macro == f"{{{{{key}}}}}" for key, macro in QUERY_TEMPLATE.items())
+    cases.check_template_keys_are_macro_names(QUERY_TEMPLATE, "{{", "}}")
     assert "event_type" not in QUERY_TEMPLATE  # a literal per callback, not a macro
     assert "analytics_installation_id" not in QUERY_TEMPLATE
     assert set(EVENT_TYPES) >= {"install", "event", "purchase"}
@@ -523,11 +470,13 @@ def test_convention_names() -> None:
 
 
 def test_adapter_wiring() -> None:
-    assert ADAPTER.name == "tenjin"
-    assert ADAPTER.display_name == "Tenjin"
-    assert ADAPTER.method == "GET"
-    assert ADAPTER.query_template is QUERY_TEMPLATE
-    assert ADAPTER.convention is CONVENTION
-    assert ADAPTER.parse is parse
-    assert ADAPTER.route == "/v1/postbacks/tenjin"
-    assert isinstance(ADAPTER.parse(load("install_ios")), Postback)
+    cases.check_adapter_wiring(
+        ADAPTER,
+        name="tenjin",
+        display_name="Tenjin",
+        method="GET",
+        convention=CONVENTION,
+        parse=parse,
+        query_template=QUERY_TEMPLATE,
+        sample=load("install_ios"),
+    )

@@ -21,19 +21,35 @@ _MACRO = re.compile(
     )$""",
     re.VERBOSE,
 )
+# Real data of a macro's shape in some free-text fields: a JSON object (a macro name never holds
+# a double quote) and Singular's own event names (`__START__`).
+_JSON_OBJECT = re.compile(r'^\{.*".*\}$', re.DOTALL)
+_DUNDER_NAME = re.compile(r"^__[A-Za-z0-9_]*[A-Za-z0-9]__$")
 _ZEROS = re.compile(r"^[0\-]+$")
 _PLACEHOLDER_WORDS = frozenset(
     {"null", "none", "nil", "undefined", "unknown", "n/a", "na", "(null)", "-", '""', "{}", "[]"}
 )
 
 
-def is_macro(value: str) -> bool:
-    """True for an unreplaced postback macro such as `{idfa}` or `{{time_in_ms}}`."""
-    return bool(_MACRO.match(value.strip()))
+def is_macro(value: str, *, json_objects: bool = False, dunder_names: bool = False) -> bool:
+    """True for an unreplaced postback macro such as `{idfa}` or `{{time_in_ms}}`.
+
+    Two free-text fields hold real data of a macro's shape, and their readers say so:
+    `json_objects` (an event value): a `{...}` holding a double quote is a JSON object, since no
+    macro name holds one; `dunder_names` (Singular's event names): `__START__` is a name. Everything
+    else, ids above all, stays strict: any `{...}` or `__UPPER__` is a macro.
+    """
+    text = value.strip()
+    if json_objects and _JSON_OBJECT.match(text):
+        return False
+    if dunder_names and _DUNDER_NAME.match(text):
+        return False
+    return bool(_MACRO.match(text))
 
 
-def clean_text(value: Any) -> str | None:
-    """A usable text value, or None for empty strings, placeholder words and unreplaced macros."""
+def clean_text(value: Any, *, json_objects: bool = False, dunder_names: bool = False) -> str | None:
+    """A usable text value, or None for empty strings, placeholder words and unreplaced macros
+    (for the two flags see `is_macro`)."""
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
@@ -41,7 +57,11 @@ def clean_text(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     text = value.strip()
-    if not text or text.lower() in _PLACEHOLDER_WORDS or is_macro(text):
+    if (
+        not text
+        or text.lower() in _PLACEHOLDER_WORDS
+        or is_macro(text, json_objects=json_objects, dunder_names=dunder_names)
+    ):
         return None
     return text
 

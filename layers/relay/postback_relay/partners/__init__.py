@@ -42,6 +42,16 @@ class Convention:
         return f"{self.label} {self.initial_prefix}{self.properties[field_name]}"
 
 
+# The attribution event names of partners without Amplitude-native names ("[Branch] Install").
+# Every kind is named, including those an adapter never produces.
+TITLE_CASE_EVENT_TYPES: Mapping[Kind, str] = {
+    Kind.INSTALL: "Install",
+    Kind.REINSTALL: "Reinstall",
+    Kind.RE_ENGAGEMENT: "Re-engagement",
+    Kind.RE_ATTRIBUTION: "Re-attribution",
+}
+
+
 @dataclass(frozen=True)
 class PartnerAdapter:
     """A partner: its route name, its Amplitude naming, its pure parse function, and how its

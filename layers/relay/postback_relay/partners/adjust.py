@@ -23,15 +23,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
 from urllib.parse import unquote
 
 from ..errors import BadRequest
-from ..ids import clean_gaid, clean_idfa, clean_text, clean_user_id
-from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback, Revenue
-from ..timeparse import to_epoch_ms
+from ..ids import clean_text, clean_user_id
+from ..models.postback import Campaign, DeviceIds, Kind, Postback, Revenue
 from . import Convention, PartnerAdapter, RawPostback
+from .fields import MAX_EVENT_NAME, Fields, Property, resolve_platform, revenue, upper
 
 PARTNER = "adjust"
 
@@ -98,13 +96,6 @@ CONVENTION = Convention(
     initial_prefix="initial_",
 )
 
-# Amplitude rejects strings over 1024 characters.
-_MAX_TEXT = 1024
-# Leaves room for the "[adjust] " label in the Amplitude event type.
-_MAX_EVENT_NAME = 1000
-
-_TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
-
 # activity_kind (lower case, spaces and dashes as "_") -> kind. Adjust's docs list the kinds in
 # prose ("reattribution reinstall", "in-app event"); wire values use underscores
 # ("rejected_reattribution"), and in-app events arrive as "event": all spellings are accepted.
@@ -125,36 +116,11 @@ _EMBEDDED_ID = re.compile(
 )
 
 
-def _get(raw: RawPostback, key: str) -> Any:
-    """The raw value of `key`; a repeated parameter (list) counts as its first usable value."""
-    value = raw.get(key)
-    if isinstance(value, (list, tuple)):
-        return next((item for item in value if clean_text(item) is not None), None)
-    return value
-
-
-def _text(raw: RawPostback, *keys: str, limit: int = _MAX_TEXT) -> str | None:
-    """The first usable text among `keys` (empty, "null", `{macro}` skipped), capped at `limit`."""
-    for key in keys:
-        text = clean_text(_get(raw, key))
-        if text is not None:
-            return text[:limit]
-    return None
-
-
-def _is_true(value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, (int, float)):
-        return value == 1
-    return isinstance(value, str) and value.strip().lower() in _TRUE_WORDS
-
-
-def _kind(raw: RawPostback) -> Kind:
-    activity_kind = clean_text(_get(raw, "activity_kind"))
+def _kind(fields: Fields) -> Kind:
+    activity_kind = clean_text(fields.get("activity_kind"))
     if activity_kind is None:
         # No activity_kind (a hand-written template): an event name or token means an in-app event.
-        return Kind.IN_APP_EVENT if _text(raw, "event_name", "event") else Kind.INSTALL
+        return Kind.IN_APP_EVENT if fields.text("event_name", "event") else Kind.INSTALL
     normalised = re.sub(r"[\s\-]+", "_", activity_kind.strip().lower())
     kind = _ACTIVITY_KINDS.get(normalised)
     if kind is None:
@@ -167,40 +133,21 @@ def _kind(raw: RawPostback) -> Kind:
     return kind
 
 
-def _device_ids(raw: RawPostback) -> DeviceIds:
-    return DeviceIds(
-        idfa=clean_idfa(_get(raw, "idfa")),
-        idfv=clean_idfa(_get(raw, "idfv")),
+def _device_ids(fields: Fields) -> DeviceIds:
+    return fields.device_ids(
+        idfa=("idfa",),
+        idfv=("idfv",),
         # Amplitude's `adid` is the advertising id: Google's (gps_adid), else Amazon Fire's.
         # NEVER Adjust's own `adid` (the Adjust device id): Amplitude cannot match on it.
-        adid=clean_gaid(_get(raw, "gps_adid")) or clean_gaid(_get(raw, "fire_adid")),
-        android_app_set_id=clean_gaid(_get(raw, "google_app_set_id")),
-        android_id=clean_gaid(_get(raw, "android_id")),
+        adid=("gps_adid", "fire_adid"),
+        android_app_set_id=("google_app_set_id",),
+        android_id=("android_id",),
     )
 
 
-def _platform(raw: RawPostback, ids: DeviceIds) -> Literal["ios", "android"] | None:
-    stated = clean_text(_get(raw, "os_name"))
-    if stated is not None:
-        lowered = stated.lower()
-        if lowered in ("ios", "ipados"):
-            return "ios"
-        if lowered in ("android", "fire os", "fireos"):
-            return "android"
-        return None  # windows, windows-phone, web...: Amplitude's Attribution API knows only ios/android
-    # No os_name: infer from which family of ids is present (ambiguous -> unknown).
-    apple = bool(ids.idfa or ids.idfv)
-    google = bool(ids.adid or ids.android_id or ids.android_app_set_id)
-    if apple and not google:
-        return "ios"
-    if google and not apple:
-        return "android"
-    return None
-
-
-def _tracker_name_parts(raw: RawPostback) -> list[str | None]:
+def _tracker_name_parts(fields: Fields) -> list[str | None]:
     """`tracker_name` "Network::Campaign::Adgroup::Creative" as four parts (missing ones None)."""
-    text = _text(raw, "tracker_name")
+    text = fields.text("tracker_name")
     if text is None:
         return [None] * 4
     if "::" not in text and "%3a" in text.lower():
@@ -217,12 +164,12 @@ def _name_and_id(name: str | None) -> tuple[str | None, str | None]:
     return name, match["id"] if match else None
 
 
-def _campaign(raw: RawPostback, is_organic: bool) -> Campaign:
-    network, campaign, adgroup, creative = _tracker_name_parts(raw)
-    network = _text(raw, "network_name") or network
-    campaign_name, campaign_id = _name_and_id(_text(raw, "campaign_name") or campaign)
-    adgroup_name, adgroup_id = _name_and_id(_text(raw, "adgroup_name") or adgroup)
-    creative_name, creative_id = _name_and_id(_text(raw, "creative_name") or creative)
+def _campaign(fields: Fields, is_organic: bool) -> Campaign:
+    network, campaign, adgroup, creative = _tracker_name_parts(fields)
+    network = fields.text("network_name") or network
+    campaign_name, campaign_id = _name_and_id(fields.text("campaign_name") or campaign)
+    adgroup_name, adgroup_id = _name_and_id(fields.text("adgroup_name") or adgroup)
+    creative_name, creative_id = _name_and_id(fields.text("creative_name") or creative)
     return Campaign(
         media_source="organic" if is_organic else network,
         campaign=campaign_name,
@@ -231,68 +178,32 @@ def _campaign(raw: RawPostback, is_organic: bool) -> Campaign:
         adset_id=adgroup_id,
         ad=creative_name,
         ad_id=creative_id,
-        site_id=_text(raw, "tracker"),
-        touch_time_ms=to_epoch_ms(_get(raw, "engagement_time")) or to_epoch_ms(_get(raw, "click_time")),
+        site_id=fields.text("tracker"),
+        touch_time_ms=fields.time_ms("engagement_time", "click_time"),
     )
 
 
-def _is_organic(raw: RawPostback) -> bool:
-    network = _text(raw, "network_name") or _tracker_name_parts(raw)[0]
-    return (network is not None and network.lower() == "organic") or _is_true(_get(raw, "is_organic"))
+def _is_organic(fields: Fields) -> bool:
+    network = fields.text("network_name") or _tracker_name_parts(fields)[0]
+    return (network is not None and network.lower() == "organic") or fields.is_true("is_organic")
 
 
-def _decimal(raw: RawPostback, key: str) -> Decimal | None:
-    """A money amount; None when absent or zero. Garbage is the sender's bug: 400 naming the field."""
-    value = _get(raw, key)
-    if isinstance(value, bool):
-        raise BadRequest(f"Adjust {key} is not a number: {value!r}", field=key)
-    text = clean_text(value)
-    if text is None:
-        return None
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise BadRequest(f"Adjust {key} is not a number: {text[:100]!r}", field=key) from None
-    if not amount.is_finite():
-        raise BadRequest(f"Adjust {key} is not a finite number: {text[:100]!r}", field=key)
-    return amount or None  # a revenue of 0 is no revenue
-
-
-def _revenue(raw: RawPostback) -> Revenue | None:
+def _revenue(fields: Fields) -> Revenue | None:
     """`revenue_float` in whole units; the legacy `revenue` (in CENTS) only when it is absent."""
-    amount = _decimal(raw, "revenue_float")
+    amount = fields.money("revenue_float")
     if amount is None:
-        cents = _decimal(raw, "revenue")
+        cents = fields.money("revenue")
         amount = cents / 100 if cents is not None else None
-    amount_usd = _decimal(raw, "revenue_usd")
-    currency = _text(raw, "currency")
-    if amount is None:
-        if amount_usd is None:
-            return None
-        return Revenue(amount=amount_usd, currency="USD", amount_usd=amount_usd)
-    return Revenue(amount=amount, currency=currency.upper() if currency else None, amount_usd=amount_usd)
+    amount_usd = fields.money("revenue_usd")
+    return revenue(amount, amount_usd, upper(fields.text("currency")))
 
 
-def _device(raw: RawPostback) -> Device:
-    country = _text(raw, "country")
-    return Device(
-        os_version=_text(raw, "os_version"),
-        model=_text(raw, "device_name"),
-        brand=_text(raw, "device_manufacturer"),
-        country=country.upper() if country else None,  # Adjust sends lower-case ISO 3166-1 alpha-2
-        city=_text(raw, "city"),
-        language=_text(raw, "language"),
-        # On iOS `{app_version}` is the build (CFBundleVersion); prefer the short version when sent.
-        app_version=_text(raw, "app_version_short", "app_version"),
-    )
-
-
-def _time_ms(raw: RawPostback, kind: Kind, install_time_ms: int | None) -> int | None:
-    millis = to_epoch_ms(_get(raw, "created_at"))
+def _time_ms(fields: Fields, kind: Kind, install_time_ms: int | None) -> int | None:
+    millis = fields.time_ms("created_at")
     if millis is not None:
         return millis
     if kind is Kind.RE_ATTRIBUTION:
-        return to_epoch_ms(_get(raw, "reattributed_at"))
+        return fields.time_ms("reattributed_at")
     if kind in (Kind.INSTALL, Kind.REINSTALL):
         return install_time_ms  # for (re)installs the install time is the event time
     return None
@@ -300,15 +211,17 @@ def _time_ms(raw: RawPostback, kind: Kind, install_time_ms: int | None) -> int |
 
 def parse(raw: RawPostback) -> Postback:
     """One Adjust callback (GET query dict or POST form dict) as a normalised Postback."""
-    kind = _kind(raw)
+    # A repeated parameter counts as its first usable value (`user_id={user_id}&user_id=u-9`).
+    fields = Fields(raw, "Adjust", usable_repeats=True)
+    kind = _kind(fields)
     in_app = kind is Kind.IN_APP_EVENT
-    ids = _device_ids(raw)
-    install_time_ms = to_epoch_ms(_get(raw, "installed_at"))
-    is_organic = _is_organic(raw)
+    ids = _device_ids(fields)
+    install_time_ms = fields.time_ms("installed_at")
+    is_organic = _is_organic(fields)
 
-    event_name = _text(raw, "event_name", "event", limit=_MAX_EVENT_NAME) if in_app else None
-    event_properties: dict[str, str | int | float | bool] = {}
-    token = _text(raw, "event")
+    event_name = fields.text("event_name", "event", limit=MAX_EVENT_NAME) if in_app else None
+    event_properties: dict[str, Property] = {}
+    token = fields.text("event")
     if in_app and token is not None and token != event_name:
         event_properties["event_token"] = token  # the name came from event_name: keep the token too
 
@@ -316,18 +229,30 @@ def parse(raw: RawPostback) -> Postback:
         partner=PARTNER,
         kind=kind,
         event_name=event_name,
-        platform=_platform(raw, ids),
+        # windows, windows-phone, web...: None; no os_name: inferred from the ids.
+        platform=resolve_platform(
+            clean_text(fields.get("os_name")), ids, ios=("ios", "ipados"), android=("android", "fire os", "fireos")
+        ),
         ids=ids,
-        user_id=clean_user_id(_get(raw, "user_id")),
-        time_ms=_time_ms(raw, kind, install_time_ms),
+        user_id=clean_user_id(fields.get("user_id")),
+        time_ms=_time_ms(fields, kind, install_time_ms),
         install_time_ms=install_time_ms,
         is_organic=is_organic,
-        campaign=_campaign(raw, is_organic),
-        revenue=_revenue(raw) if in_app else None,
-        device=_device(raw),
+        campaign=_campaign(fields, is_organic),
+        revenue=_revenue(fields) if in_app else None,
+        device=fields.device(
+            os_version=("os_version",),
+            model=("device_name",),
+            brand=("device_manufacturer",),
+            country=("country",),  # Adjust sends lower-case ISO 3166-1 alpha-2
+            city=("city",),
+            language=("language",),
+            # On iOS `{app_version}` is the build (CFBundleVersion); prefer the short version when sent.
+            app_version=("app_version_short", "app_version"),
+        ),
         event_properties=event_properties,
         # Adjust sends no per-callback id; honour one if a template supplies it.
-        partner_event_id=_text(raw, "event_id"),
+        partner_event_id=fields.text("event_id"),
     )
 
 

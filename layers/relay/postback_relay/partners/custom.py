@@ -39,6 +39,7 @@ from ..ids import clean_gaid, clean_idfa, clean_text, clean_user_id
 from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback, Revenue
 from ..timeparse import to_epoch_ms
 from . import Convention, PartnerAdapter, RawPostback
+from .fields import MAX_EVENT_NAME, MAX_TEXT, first, flag, infer_platform, revenue
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
 """The mapping files shipped in the Lambda layer (postback_relay/networks/*.yaml)."""
@@ -48,13 +49,6 @@ ROUTE_PREFIX = "/v1/postbacks/custom"
 
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _NAME = re.compile(NAME_PATTERN)
-
-# Amplitude rejects strings over 1024 characters; event names leave room for the label.
-_MAX_TEXT = 1024
-_MAX_EVENT_NAME = 1000
-
-_TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
-_FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
 
 TIME_FORMATS = ("epoch_s", "epoch_ms", "auto", "iso8601")
 SIMPLE_TRANSFORMS = ("lower", "upper", "strip")
@@ -499,9 +493,7 @@ class _Reader:
 
     def raw_text(self, key: str) -> str | None:
         """The cleaned value of `key`: None for null, "", placeholder words and unreplaced macros."""
-        value = self.raw.get(key)
-        if isinstance(value, (list, tuple)):  # a repeated query parameter: its first value
-            value = value[0] if value else None
+        value = first(self.raw.get(key))  # a repeated query parameter: its first value
         if isinstance(value, bool):
             value = "true" if value else "false"
         text = clean_text(value)
@@ -525,7 +517,7 @@ class _Reader:
         self,
         rule: TextRule | None,
         clean: Callable[[Any], str | None] = clean_text,
-        limit: int = _MAX_TEXT,
+        limit: int = MAX_TEXT,
     ) -> str | None:
         if rule is None:
             return None
@@ -596,11 +588,9 @@ class _Reader:
         if rule.constant is not None:
             return rule.constant
         for _key, value in self.candidates(rule):
-            lowered = value.strip().lower()
-            if lowered in _TRUE_WORDS:
-                return True
-            if lowered in _FALSE_WORDS:
-                return False
+            stated = flag(value)
+            if stated is not None:
+                return stated
         return rule.default
 
     def money(self, rule: MoneyRule | None) -> Decimal | None:
@@ -667,16 +657,6 @@ def _parse_time(value: str | None, time_format: str) -> int | None:
     return _in_range(int(moment.timestamp() * 1000))
 
 
-def _infer_platform(ids: DeviceIds) -> Literal["ios", "android"] | None:
-    apple = bool(ids.idfa or ids.idfv)
-    google = bool(ids.adid or ids.android_id or ids.android_app_set_id)
-    if apple and not google:
-        return "ios"
-    if google and not apple:
-        return "android"
-    return None
-
-
 def parse_with(mapping: NetworkMapping, raw: RawPostback) -> Postback:
     """One postback of `mapping`'s network as a normalised Postback."""
     reader = _Reader(mapping, raw)
@@ -693,7 +673,7 @@ def parse_with(mapping: NetworkMapping, raw: RawPostback) -> Postback:
         android_id=reader.device_id(rules.android_id, clean_gaid, platform),
     )
     if not stated:
-        platform = _infer_platform(ids)
+        platform = infer_platform(ids)
 
     time_ms = reader.time_ms(rules.time)
     install_time_ms = reader.time_ms(rules.install_time)
@@ -734,7 +714,7 @@ def parse_with(mapping: NetworkMapping, raw: RawPostback) -> Postback:
     return Postback(
         partner=mapping.name,
         kind=kind,
-        event_name=reader.text(rules.event_name, limit=_MAX_EVENT_NAME) if in_app else None,
+        event_name=reader.text(rules.event_name, limit=MAX_EVENT_NAME) if in_app else None,
         platform=platform,
         ids=ids,
         user_id=reader.text(rules.user_id, clean_user_id),
@@ -768,14 +748,8 @@ def _organic_when(condition: OrganicWhen | None, reader: _Reader, media_source: 
 
 
 def _revenue(reader: _Reader, rules: FieldsMapping) -> Revenue | None:
-    amount = reader.money(rules.revenue)
-    amount_usd = reader.money(rules.revenue_usd)
-    if amount is None:
-        if amount_usd is None:
-            return None
-        return Revenue(amount=amount_usd, currency="USD", amount_usd=amount_usd)
-    currency = reader.text(rules.currency)
-    return Revenue(amount=amount, currency=currency, amount_usd=amount_usd)
+    # The currency as the mapping's transforms leave it (`upper` is the file's choice).
+    return revenue(reader.money(rules.revenue), reader.money(rules.revenue_usd), reader.text(rules.currency))
 
 
 # --------------------------------------------------------------------------------------------

@@ -14,18 +14,14 @@ See shared/reference/partners.md section 4. Pure: no I/O, no clock.
 
 from __future__ import annotations
 
-import contextlib
-import json
-import math
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, Literal
 
 from ..errors import BadRequest
-from ..ids import clean_gaid, clean_idfa, clean_text, clean_user_id
-from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback, Revenue
-from ..timeparse import to_epoch_ms
-from . import Convention, PartnerAdapter, RawPostback
+from ..ids import clean_text, clean_user_id
+from ..models.postback import Campaign, Kind, Postback, Revenue
+from . import TITLE_CASE_EVENT_TYPES, Convention, PartnerAdapter, RawPostback
+from .fields import MAX_EVENT_NAME, MAX_TEXT, Fields, Property, flat_properties, json_object, resolve_platform, upper
 
 PARTNER = "kochava"
 
@@ -53,12 +49,7 @@ QUERY_TEMPLATE: Mapping[str, str] = {
 # No Amplitude-native names for Kochava were found [U]: readable names in Kochava's own terms.
 CONVENTION = Convention(
     label="[Kochava]",
-    event_types={
-        Kind.INSTALL: "Install",
-        Kind.REINSTALL: "Reinstall",
-        Kind.RE_ENGAGEMENT: "Re-engagement",
-        Kind.RE_ATTRIBUTION: "Re-attribution",  # never produced by this adapter; kept for completeness
-    },
+    event_types=TITLE_CASE_EVENT_TYPES,  # RE_ATTRIBUTION is never produced by this adapter
     properties={
         "media_source": "network",
         "campaign": "campaign",
@@ -70,11 +61,6 @@ CONVENTION = Convention(
     },
 )
 
-_MAX_TEXT = 1024
-_MAX_EVENT_NAME = 1000
-_MAX_EVENT_PROPERTIES = 50
-_MAX_PROPERTY_KEY = 100
-
 # event_name (lower case, "_"/"-"/spaces removed) → kind.
 _INSTALL_NAMES = frozenset({"install"})  # Kochava sends "_install" [V]
 _REINSTALL_NAMES = frozenset({"reinstall"})  # [U]
@@ -83,21 +69,6 @@ _REENGAGEMENT_NAMES = frozenset({"reengagement", "reattribution"})  # [U]
 # with a network that is a re-engagement; without one it is just an app open.
 _SESSION_NAMES = frozenset({"sessionbegin", "session"})
 _ORGANIC_NETWORKS = frozenset({"unattributed", "organic", "none"})  # [U] Kochava's label: "Unattributed"
-
-
-def _get(raw: RawPostback, key: str) -> Any:
-    value = raw.get(key)
-    if isinstance(value, (list, tuple)):
-        return value[0] if value else None
-    return value
-
-
-def _text(raw: RawPostback, *keys: str, limit: int = _MAX_TEXT) -> str | None:
-    for key in keys:
-        text = clean_text(_get(raw, key))
-        if text is not None:
-            return text[:limit]
-    return None
 
 
 def _squashed(name: str) -> str:
@@ -123,45 +94,14 @@ def _kind(event_name: str, is_organic: bool) -> Kind:
     return Kind.IN_APP_EVENT
 
 
-def _device_ids(raw: RawPostback) -> DeviceIds:
-    return DeviceIds(
-        idfa=clean_idfa(_get(raw, "idfa")),
-        idfv=clean_idfa(_get(raw, "idfv")),
-        adid=clean_gaid(_get(raw, "adid")),  # Kochava's adid IS the GAID (Adjust's is not)
-        android_app_set_id=clean_gaid(_get(raw, "app_set_id")),  # [U] only if a template adds it
-        android_id=clean_gaid(_get(raw, "android_id")),
-        # kochava_device_id is Kochava's own id, not an Amplitude id: deliberately not read.
-    )
-
-
-def _platform(raw: RawPostback, ids: DeviceIds) -> Literal["ios", "android"] | None:
-    stated = _text(raw, "platform", "device_os", "os")
-    if stated is not None:
-        lowered = stated.lower()
-        if lowered in ("ios", "iphone", "ipad", "ipados"):
-            return "ios"
-        if lowered == "android":
-            return "android"
-        return None  # windows, web, tvOS...: Amplitude's Attribution API knows only ios/android
-    apple = bool(ids.idfa or ids.idfv)
-    google = bool(ids.adid or ids.android_id or ids.android_app_set_id)
-    if apple != google:
-        return "ios" if apple else "android"
-    return None
-
-
-def _event_value(raw: RawPostback) -> tuple[Decimal | None, dict[str, str | int | float | bool]]:
+def _event_value(fields: Fields) -> tuple[Decimal | None, dict[str, Property]]:
     """`event_value` is a number for a purchase (its value), else free data: a JSON object becomes
     event properties, any other text one `event_value` property. Never a reason for a 400."""
-    value = _get(raw, "event_value")
-    if isinstance(value, str) and value.strip().startswith("{"):
-        # A JSON object looks like an unreplaced `{macro}` to clean_text: try JSON first.
-        with contextlib.suppress(ValueError, RecursionError):  # "{event_value}": a macro, dropped below
-            value = json.loads(value)
-    if isinstance(value, Mapping):
-        data: Any = value
-    else:
-        text = clean_text(value) if not isinstance(value, bool) else None
+    value = fields.get("event_value")
+    data = value if isinstance(value, Mapping) else None
+    if data is None:
+        # Free text: a JSON object is data here, not an unreplaced `{macro}`.
+        text = clean_text(value, json_objects=True)
         if text is None:
             return None, {}
         try:
@@ -170,73 +110,65 @@ def _event_value(raw: RawPostback) -> tuple[Decimal | None, dict[str, str | int 
             amount = None
         if amount is not None:
             return (amount if amount.is_finite() and amount else None), {}
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError):
-            return None, {"event_value": text[:_MAX_TEXT]}
-        if not isinstance(data, Mapping):
-            return None, {"event_value": text[:_MAX_TEXT]}
-    properties: dict[str, str | int | float | bool] = {}
-    for key, item in data.items():
-        if len(properties) >= _MAX_EVENT_PROPERTIES:
-            break
-        if not isinstance(key, str) or not key.strip():
-            continue
-        if isinstance(item, str):
-            properties[key[:_MAX_PROPERTY_KEY]] = item[:_MAX_TEXT]
-        elif isinstance(item, (bool, int)) or (isinstance(item, float) and math.isfinite(item)):
-            properties[key[:_MAX_PROPERTY_KEY]] = item
-    return None, properties
-
-
-def _device(raw: RawPostback) -> Device:
-    country = _text(raw, "country")
-    return Device(
-        os_version=_text(raw, "os_version"),
-        model=_text(raw, "device_model"),  # [U]
-        country=country.upper() if country else None,
-        app_version=_text(raw, "app_version"),  # [U]
-    )
+        data = json_object(text)
+        if data is None:
+            return None, {"event_value": text[:MAX_TEXT]}
+    return None, flat_properties(data)
 
 
 def parse(raw: RawPostback) -> Postback:
     """One Kochava custom postback (the GET query dict, every value a string) as a Postback."""
-    event_name = _text(raw, "event_name", limit=_MAX_EVENT_NAME)
+    fields = Fields(raw, "Kochava")
+    event_name = fields.text("event_name", limit=MAX_EVENT_NAME)
     if event_name is None:
         # Our template always sends it; without it an install cannot be told from an event.
         raise BadRequest("Kochava postback has no event_name (see the recommended URL template)", field="event_name")
-    network = _text(raw, "network_name")
+    network = fields.text("network_name")
     is_organic = network is None or network.lower() in _ORGANIC_NETWORKS
     kind = _kind(event_name, is_organic)
     in_app = kind is Kind.IN_APP_EVENT
-    ids = _device_ids(raw)
+    ids = fields.device_ids(
+        idfa=("idfa",),
+        idfv=("idfv",),
+        adid=("adid",),  # Kochava's adid IS the GAID (Adjust's is not)
+        android_app_set_id=("app_set_id",),  # [U] only if a template adds it
+        android_id=("android_id",),
+        # kochava_device_id is Kochava's own id, not an Amplitude id: deliberately not read.
+    )
 
-    time_ms = to_epoch_ms(_get(raw, "event_time"))
+    time_ms = fields.time_ms("event_time")
     install_time_ms = time_ms if kind in (Kind.INSTALL, Kind.REINSTALL) else None
 
-    amount, properties = _event_value(raw) if in_app else (None, {})
-    currency = _text(raw, "currency")
-    revenue = Revenue(amount=amount, currency=currency.upper() if currency else None) if amount is not None else None
+    amount, properties = _event_value(fields) if in_app else (None, {})
+    currency = upper(fields.text("currency"))
 
     return Postback(
         partner=PARTNER,
         kind=kind,
         event_name=event_name if in_app else None,
-        platform=_platform(raw, ids),
+        # windows, web, tvOS...: None; nothing stated: inferred from the ids.
+        platform=resolve_platform(
+            fields.text("platform", "device_os", "os"), ids, ios=("ios", "iphone", "ipad", "ipados")
+        ),
         ids=ids,
-        user_id=clean_user_id(_get(raw, "user_id")),
+        user_id=clean_user_id(fields.get("user_id")),
         time_ms=time_ms,
         install_time_ms=install_time_ms,
         is_organic=is_organic,
         campaign=Campaign(
             media_source="organic" if is_organic or network is None else network,
-            campaign=_text(raw, "campaign_name"),
-            campaign_id=_text(raw, "campaign_id"),
-            site_id=_text(raw, "site_id"),
-            ad_id=_text(raw, "creative_id"),
+            campaign=fields.text("campaign_name"),
+            campaign_id=fields.text("campaign_id"),
+            site_id=fields.text("site_id"),
+            ad_id=fields.text("creative_id"),
         ),
-        revenue=revenue,
-        device=_device(raw),
+        revenue=Revenue(amount=amount, currency=currency) if amount is not None else None,
+        device=fields.device(
+            os_version=("os_version",),
+            model=("device_model",),  # [U]
+            country=("country",),
+            app_version=("app_version",),  # [U]
+        ),
         event_properties=properties,
         # Kochava sends no per-postback id: the dedup key is a hash of the normalised fields.
         partner_event_id=None,

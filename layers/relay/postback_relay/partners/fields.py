@@ -1,0 +1,252 @@
+"""Reading raw postbacks: the small pure helpers the coded partner adapters share.
+
+Each adapter keeps its partner's own rules (which keys, which kinds, which platform words); what
+is the same everywhere lives here: the first usable value of a key (a repeated query parameter
+arrives as a list), text through the shared id hygiene with Amplitude's length caps, money that
+is refused with a 400 naming the field, "true"/"1" flags, platform inference from the ids
+present, flat event properties and the Device / DeviceIds / Revenue built from them.
+Pure: no I/O, no clock.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from typing import Any, Literal
+
+from ..errors import BadRequest
+from ..ids import clean_gaid, clean_idfa, clean_text
+from ..models.postback import Device, DeviceIds, Revenue
+from ..timeparse import to_epoch_ms
+
+# Amplitude rejects strings over 1024 characters.
+MAX_TEXT = 1024
+# Leaves room for the "[Partner] " label in the Amplitude event type.
+MAX_EVENT_NAME = 1000
+# Event property limits (keeps one chatty SDK event from bloating Amplitude).
+MAX_EVENT_PROPERTIES = 50
+MAX_PROPERTY_KEY = 100
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "y", "t"})
+FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
+
+Platform = Literal["ios", "android"]
+Property = str | int | float | bool
+Keys = tuple[str, ...]
+
+
+def first(value: Any, *, usable: bool = False) -> Any:
+    """A repeated query parameter (list) counts as its first value, or with `usable` its first
+    value that is usable text (so `user_id={user_id}&user_id=u-9` gives "u-9")."""
+    if isinstance(value, (list, tuple)):
+        if usable:
+            return next((item for item in value if clean_text(item) is not None), None)
+        return value[0] if value else None
+    return value
+
+
+def flag(value: Any) -> bool | None:
+    """A boolean as partners send it: JSON true/false, 1/0, or the words from a GET query;
+    None when absent or not a boolean word."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (int, float)):
+        return value == 1
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+    return None
+
+
+def is_true(value: Any) -> bool:
+    """True only for a true flag (JSON true, 1, "true"/"True"/"1"/"yes"...)."""
+    return flag(value) is True
+
+
+def money(value: Any, *, partner: str, field: str) -> Decimal | None:
+    """A money amount; None when absent or zero. Garbage is the sender's bug: 400 naming the field."""
+    if isinstance(value, bool):
+        raise BadRequest(f"{partner} {field} is not a number: {value!r}", field=field)
+    text = clean_text(value)
+    if text is None:
+        return None
+    try:
+        amount = Decimal(text)
+    except InvalidOperation:
+        raise BadRequest(f"{partner} {field} is not a number: {text[:100]!r}", field=field) from None
+    if not amount.is_finite():
+        raise BadRequest(f"{partner} {field} is not a finite number: {text[:100]!r}", field=field)
+    return amount or None  # a revenue of 0 is no revenue
+
+
+def upper(text: str | None) -> str | None:
+    """Country and currency codes: partners send "us", "eur"; Amplitude expects upper case."""
+    return text.upper() if text else None
+
+
+def revenue(amount: Decimal | None, amount_usd: Decimal | None, currency: str | None) -> Revenue | None:
+    """The revenue of an event; only a USD figure (e.g. a trimmed GET template) is still revenue."""
+    if amount is None:
+        if amount_usd is None:
+            return None
+        return Revenue(amount=amount_usd, currency="USD", amount_usd=amount_usd)
+    return Revenue(amount=amount, currency=currency, amount_usd=amount_usd)
+
+
+def infer_platform(ids: DeviceIds) -> Platform | None:
+    """The platform whose family of ids is present; ambiguous (both or neither) is unknown."""
+    apple = bool(ids.idfa or ids.idfv)
+    google = bool(ids.adid or ids.android_id or ids.android_app_set_id)
+    if apple and not google:
+        return "ios"
+    if google and not apple:
+        return "android"
+    return None
+
+
+def resolve_platform(
+    stated: str | None,
+    ids: DeviceIds,
+    *,
+    ios: Collection[str] = ("ios",),
+    android: Collection[str] = ("android",),
+) -> Platform | None:
+    """The stated platform (lower-cased words in `ios` / `android`); any other stated platform
+    (windows, web, ...) is None, as Amplitude's Attribution API knows only ios/android. Nothing
+    stated: inferred from the ids."""
+    if stated is not None:
+        lowered = stated.lower()
+        if lowered in ios:
+            return "ios"
+        if lowered in android:
+            return "android"
+        return None
+    return infer_platform(ids)
+
+
+def json_object(value: Any) -> Mapping[Any, Any] | None:
+    """`value` when it is an object, or the object a JSON string encodes; else None (malformed
+    JSON is the app's data, not a reason to refuse the postback)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
+            return None
+    return value if isinstance(value, Mapping) else None
+
+
+def flat_properties(
+    data: Mapping[Any, Any],
+    properties: dict[str, Property] | None = None,
+    *,
+    keep_existing: bool = False,
+) -> dict[str, Property]:
+    """`properties` (new if None) plus the scalar entries of `data`, capped in number, key and
+    text length. None, lists and nested objects are skipped: not flat properties; so are NaN and
+    infinities (json.loads accepts them, Amplitude's JSON cannot carry them). `keep_existing`:
+    a key already in `properties` is not overwritten."""
+    properties = {} if properties is None else properties
+    for key, item in data.items():
+        if len(properties) >= MAX_EVENT_PROPERTIES:
+            break
+        if not isinstance(key, str) or not key.strip() or (keep_existing and key in properties):
+            continue
+        if isinstance(item, str):
+            properties[key[:MAX_PROPERTY_KEY]] = item[:MAX_TEXT]
+        elif isinstance(item, (bool, int)) or (isinstance(item, float) and math.isfinite(item)):
+            properties[key[:MAX_PROPERTY_KEY]] = item
+    return properties
+
+
+@dataclass(frozen=True)
+class Fields:
+    """One flat raw postback (or one object of a nested one), read through the shared hygiene.
+
+    `partner` names the partner in 400 messages; `field_prefix` is prepended to field names in
+    them (a nested object's path, "event_data."). `usable_repeats`: a repeated key counts as its
+    first usable value instead of its first value.
+    """
+
+    raw: Mapping[str, Any]
+    partner: str
+    usable_repeats: bool = False
+    field_prefix: str = ""
+
+    def get(self, key: str) -> Any:
+        return first(self.raw.get(key), usable=self.usable_repeats)
+
+    def text(self, *keys: str, limit: int = MAX_TEXT, dunder_names: bool = False) -> str | None:
+        """The first usable text among `keys` (null, "", "null", macros skipped), capped at `limit`.
+        `dunder_names`: `__START__` is a name, not a macro (see `ids.is_macro`)."""
+        for key in keys:
+            text = clean_text(self.get(key), dunder_names=dunder_names)
+            if text is not None:
+                return text[:limit]
+        return None
+
+    def texts(self, keys_by_name: Mapping[str, Keys]) -> dict[str, str | None]:
+        """name → the first usable text among that name's keys."""
+        return {name: self.text(*keys) for name, keys in keys_by_name.items()}
+
+    def is_true(self, key: str) -> bool:
+        return is_true(self.get(key))
+
+    def money(self, key: str) -> Decimal | None:
+        return money(self.get(key), partner=self.partner, field=f"{self.field_prefix}{key}")
+
+    def time_ms(self, *keys: str) -> int | None:
+        """Epoch ms of the first readable timestamp among `keys`."""
+        for key in keys:
+            millis = to_epoch_ms(self.get(key))
+            if millis is not None:
+                return millis
+        return None
+
+    def section(self, key: str) -> Fields:
+        """The nested object `key` (empty when absent or not an object), read the same way."""
+        value = self.raw.get(key)
+        return Fields(
+            value if isinstance(value, Mapping) else {},
+            self.partner,
+            usable_repeats=self.usable_repeats,
+            field_prefix=f"{self.field_prefix}{key}.",
+        )
+
+    def first_id(self, clean: Callable[[Any], str | None], keys: Keys) -> str | None:
+        for key in keys:
+            value = clean(self.get(key))
+            if value is not None:
+                return value
+        return None
+
+    def device_ids(
+        self,
+        *,
+        idfa: Keys = (),
+        idfv: Keys = (),
+        adid: Keys = (),
+        android_app_set_id: Keys = (),
+        android_id: Keys = (),
+    ) -> DeviceIds:
+        """Each id from the first of its keys holding a usable one: IDFA/IDFV upper case, Android
+        ids lower case, zeroed and macro ids dropped (ids.clean_idfa / clean_gaid)."""
+        return DeviceIds(
+            idfa=self.first_id(clean_idfa, idfa),
+            idfv=self.first_id(clean_idfa, idfv),
+            adid=self.first_id(clean_gaid, adid),
+            android_app_set_id=self.first_id(clean_gaid, android_app_set_id),
+            android_id=self.first_id(clean_gaid, android_id),
+        )
+
+    def device(self, **keys_by_field: Keys) -> Device:
+        """A Device from field → keys (first usable text); the country code upper-cased."""
+        values = self.texts(keys_by_field)
+        if "country" in values:
+            values["country"] = upper(values["country"])
+        return Device(**values)
