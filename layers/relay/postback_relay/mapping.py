@@ -77,8 +77,23 @@ def _device_id(postback: Postback) -> str | None:
     return None
 
 
-def _attribution_event(postback: Postback, convention: Convention, insert_id: str) -> AttributionEvent:
+def _device_fields(postback: Postback) -> dict[str, Any]:
+    """The device and location fields both Amplitude event kinds carry (models.amplitude._DeviceFields)."""
     device = postback.device
+    return {
+        "os_name": postback.platform,
+        "os_version": device.os_version,
+        "device_brand": device.brand,
+        "device_model": device.model,
+        "carrier": device.carrier,
+        "country": device.country,
+        "region": device.region,
+        "city": device.city,
+        "language": device.language,
+    }
+
+
+def _attribution_event(postback: Postback, convention: Convention, insert_id: str) -> AttributionEvent:
     assert postback.platform is not None
     return AttributionEvent(
         event_type=convention.event_type(postback.kind, postback.event_name),
@@ -91,15 +106,7 @@ def _attribution_event(postback: Postback, convention: Convention, insert_id: st
         time=postback.time_ms,
         user_properties=campaign_properties(postback, convention) or None,
         event_properties={"postback_id": insert_id, **postback.event_properties},
-        os_name=postback.platform,
-        os_version=device.os_version,
-        device_brand=device.brand,
-        device_model=device.model,
-        carrier=device.carrier,
-        country=device.country,
-        region=device.region,
-        city=device.city,
-        language=device.language,
+        **_device_fields(postback),
     )
 
 
@@ -130,15 +137,8 @@ def _in_app_event(postback: Postback, convention: Convention, insert_id: str) ->
         insert_id=insert_id,
         event_properties=properties or None,
         platform=postback.platform,
-        os_name=postback.platform,
-        os_version=device.os_version,
-        device_model=device.model,
-        carrier=device.carrier,
-        country=device.country,
-        region=device.region,
-        city=device.city,
-        language=device.language,
         app_version=device.app_version,
+        **_device_fields(postback),
         idfa=ids.idfa,
         idfv=ids.idfv,
         adid=ids.adid,

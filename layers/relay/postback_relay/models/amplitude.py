@@ -31,7 +31,21 @@ class _AmplitudeModel(BaseModel):
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
-class AttributionEvent(_AmplitudeModel):
+class _DeviceFields(_AmplitudeModel):
+    """Device and location fields that Attribution and HTTP V2 events both carry."""
+
+    os_name: str | None = None
+    os_version: str | None = None
+    device_brand: str | None = None
+    device_model: str | None = None
+    carrier: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    language: str | None = None
+
+
+class AttributionEvent(_DeviceFields):
     """One event for `POST /attribution` (guide 001)."""
 
     event_type: str = Field(min_length=1)
@@ -44,16 +58,7 @@ class AttributionEvent(_AmplitudeModel):
     time: int | None = Field(default=None, ge=0, description="epoch milliseconds")
     user_properties: dict[str, Any] | None = None
     event_properties: dict[str, Any] | None = None
-    os_name: str | None = None
-    os_version: str | None = None
-    device_brand: str | None = None
     device_manufacturer: str | None = None
-    device_model: str | None = None
-    carrier: str | None = None
-    country: str | None = None
-    region: str | None = None
-    city: str | None = None
-    language: str | None = None
 
     @model_validator(mode="after")
     def _platform_needs_its_ids(self) -> Self:
@@ -107,7 +112,7 @@ class Identification(_AmplitudeModel):
         return self
 
 
-class HttpApiEvent(_AmplitudeModel):
+class HttpApiEvent(_DeviceFields):
     """One event for `POST /2/httpapi` (reference §3), used for in-app events with revenue."""
 
     event_type: str = Field(min_length=1)
@@ -118,14 +123,6 @@ class HttpApiEvent(_AmplitudeModel):
     event_properties: dict[str, Any] | None = None
     user_properties: dict[str, Any] | None = None
     platform: str | None = None
-    os_name: str | None = None
-    os_version: str | None = None
-    device_model: str | None = None
-    carrier: str | None = None
-    country: str | None = None
-    region: str | None = None
-    city: str | None = None
-    language: str | None = None
     app_version: str | None = None
     idfa: str | None = None
     idfv: str | None = None

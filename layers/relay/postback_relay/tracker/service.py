@@ -25,7 +25,7 @@ from ..mapping import AmplitudeCall, campaign_properties, to_amplitude_calls
 from ..models.amplitude import HttpApiEvent
 from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback
 from ..observability import logger
-from ..partners import Convention
+from ..partners import TITLE_CASE_EVENT_TYPES, Convention
 from .apps import hash_api_key
 from .models import App, Attribution, Click, EventsRequest, InstallRequest
 from .store import TrackerStore
@@ -34,12 +34,7 @@ from .waterfall import attribute
 PARTNER = "tracker"
 CONVENTION = Convention(
     label="[Tracker]",
-    event_types={
-        Kind.INSTALL: "Install",
-        Kind.REINSTALL: "Reinstall",
-        Kind.RE_ENGAGEMENT: "Re-engagement",
-        Kind.RE_ATTRIBUTION: "Re-attribution",
-    },
+    event_types=TITLE_CASE_EVENT_TYPES,
     properties={
         "media_source": "media source",
         "campaign": "campaign",
