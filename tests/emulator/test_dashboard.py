@@ -95,7 +95,7 @@ def test_malformed_parameters_400(client: Client, path: str, params: dict[str, A
     assert response.json()["code"] == 400
 
 
-@pytest.mark.parametrize("path", ["sessions/length", "revenue/day", "composition"])
+@pytest.mark.parametrize("path", ["sessions/length", "users", "composition"])
 def test_unimplemented_endpoints_say_so(client: Client, path: str) -> None:
     response = client.get(path, **RANGE)
     assert response.status_code == 404
@@ -291,6 +291,11 @@ def test_revenue_ltv(client: Client, ids: dict[str, int]) -> None:
     arppu = client.query("revenue/ltv", m="1", **params)["data"]["series"][0]["values"]["2025-11-18"]
     paying = client.query("revenue/ltv", m="3", **params)["data"]["series"][0]["values"]["2025-11-18"]
     assert (arpu["r1d"], arppu["r1d"], paying["r1d"]) == (2.5, 5.0, 1)
+
+
+def test_revenue_day_is_seed_004s_ltv_by_cohort_date(client: Client, ids: dict[str, int]) -> None:
+    params = {"start": "20251118", "end": "20251119", "m": "2"}
+    assert client.query("revenue/day", **params) == client.query("revenue/ltv", **params)
 
 
 # ------------------------------------------------------------------------------------- limits

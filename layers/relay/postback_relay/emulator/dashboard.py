@@ -315,6 +315,9 @@ class Dashboard:
             "useractivity": self._useractivity,
             "usersearch": self._usersearch,
             "revenue/ltv": self._ltv,
+            # Seed 004 documents /revenue/day as "Get Revenue LTV Data" for new users by cohort date:
+            # the same query as revenue/ltv, with its response shape.
+            "revenue/day": self._ltv,
         }.get(path)
         return handler(params) if handler is not None else None
 
