@@ -428,11 +428,6 @@ def test_zeroed_idfa_never_reaches_amplitude() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_resend_gives_same_dedup_key(name: str) -> None:
-    cases.check_resend(ADAPTER, load(name))
-
-
 def test_same_branch_id_is_same_event_even_if_retimed() -> None:
     assert parse(raw("purchase", timestamp=PURCHASE_MS + 1)).dedup_key() == parse(load("purchase")).dedup_key()
 

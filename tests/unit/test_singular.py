@@ -292,11 +292,6 @@ def test_amplitude_calls(payload: dict[str, Any], expected_calls: list[tuple[str
     cases.check_amplitude_calls(ADAPTER, payload, expected_calls)
 
 
-@pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_resend_gives_same_dedup_key(name: str) -> None:
-    cases.check_resend(ADAPTER, load(name))
-
-
 def test_different_event_time_is_a_different_event() -> None:
     cases.check_different_keys(parse, load("purchase"), raw("purchase", event_utc_timestamp=PURCHASE_MS + 1000))
 

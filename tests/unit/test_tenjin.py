@@ -423,19 +423,9 @@ def test_custom_event_without_revenue_has_no_revenue_fields() -> None:
     cases.check_no_revenue_fields(call)
 
 
-@pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_every_fixture_is_deliverable(name: str) -> None:
-    assert calls_for(load(name))
-
-
 # --------------------------------------------------------------------------------------------
 # Resends
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", FIXTURE_NAMES)
-def test_resend_gives_same_dedup_key_and_insert_ids(name: str) -> None:
-    cases.check_resend(ADAPTER, load(name))
 
 
 @pytest.mark.parametrize("name", FIXTURE_NAMES)
