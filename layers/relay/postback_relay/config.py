@@ -7,7 +7,7 @@ the template passes the names of SSM parameters or Secrets Manager secrets inste
 from __future__ import annotations
 
 import os
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
@@ -59,8 +59,9 @@ class Settings(BaseModel):
     # A header the partner's own dashboard can send our token in (AppsFlyer's Push API auth token).
     partner_token_header: str = Field(default="", alias="RELAY_PARTNER_TOKEN_HEADER")
 
-    @property
+    @cached_property
     def allowed_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        # Parsed once per container, not on every postback the allowlist checks.
         return tuple(ip_network(cidr.strip(), strict=False) for cidr in self.allowed_cidrs.split(",") if cidr.strip())
 
     @field_validator("allowed_cidrs")

@@ -87,8 +87,8 @@ def accept_postback(
     Returns the HTTP status and body; a resend gets the first answer. Raises RelayError for bad input.
     """
     postback = adapter.parse(raw)
-    calls = to_amplitude_calls(postback, adapter.convention)
     postback_id = postback.dedup_key()
+    calls = to_amplitude_calls(postback, adapter.convention, postback_id)
 
     def deliver_once() -> dict[str, Any]:
         count("received", adapter.name)

@@ -25,10 +25,14 @@ _MACRO = re.compile(
 # a double quote) and Singular's own event names (`__START__`).
 _JSON_OBJECT = re.compile(r'^\{.*".*\}$', re.DOTALL)
 _DUNDER_NAME = re.compile(r"^__[A-Za-z0-9_]*[A-Za-z0-9]__$")
+# Every shape in _MACRO starts with one of these: any other text skips the regular expressions.
+_MACRO_STARTS = frozenset("{$%[_")
+
 _ZEROS = re.compile(r"^[0\-]+$")
 _PLACEHOLDER_WORDS = frozenset(
     {"null", "none", "nil", "undefined", "unknown", "n/a", "na", "(null)", "-", '""', "{}", "[]"}
 )
+_LONGEST_PLACEHOLDER = max(map(len, _PLACEHOLDER_WORDS))
 
 
 def is_macro(value: str, *, json_objects: bool = False, dunder_names: bool = False) -> bool:
@@ -40,6 +44,8 @@ def is_macro(value: str, *, json_objects: bool = False, dunder_names: bool = Fal
     else, ids above all, stays strict: any `{...}` or `__UPPER__` is a macro.
     """
     text = value.strip()
+    if not text or text[0] not in _MACRO_STARTS:
+        return False
     if json_objects and _JSON_OBJECT.match(text):
         return False
     if dunder_names and _DUNDER_NAME.match(text):
@@ -50,17 +56,19 @@ def is_macro(value: str, *, json_objects: bool = False, dunder_names: bool = Fal
 def clean_text(value: Any, *, json_objects: bool = False, dunder_names: bool = False) -> str | None:
     """A usable text value, or None for empty strings, placeholder words and unreplaced macros
     (for the two flags see `is_macro`)."""
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, (int, float)):
-        return str(value)
-    if not isinstance(value, str):
-        return None
+    # Runs on every field of every postback: the common cases (a str, a null) are tested first.
+    if type(value) is not str:
+        if value is None or isinstance(value, bool):
+            return None
+        if isinstance(value, (int, float)):
+            return str(value)
+        if not isinstance(value, str):
+            return None
     text = value.strip()
     if (
         not text
-        or text.lower() in _PLACEHOLDER_WORDS
-        or is_macro(text, json_objects=json_objects, dunder_names=dunder_names)
+        or (len(text) <= _LONGEST_PLACEHOLDER and text.lower() in _PLACEHOLDER_WORDS)
+        or (text[0] in _MACRO_STARTS and is_macro(text, json_objects=json_objects, dunder_names=dunder_names))
     ):
         return None
     return text

@@ -132,8 +132,9 @@ def check_shape(value: Any, where: str) -> None:
                     raise BadRequest(f"{where} has more than {MAX_FIELDS} fields")
                 if kind is dict and len(key) > MAX_KEY_LENGTH:
                     raise BadRequest(f"a field name in {_path(where, link)} is longer than {MAX_KEY_LENGTH} characters")
-                # Most postbacks are flat: check short strings here instead of stacking them.
-                if type(child) is str and len(child) <= MAX_STRING_LENGTH:
+                # Most postbacks are flat strings and nulls: settle those here instead of stacking them.
+                child_kind = type(child)
+                if child is None or child_kind is bool or (child_kind is str and len(child) <= MAX_STRING_LENGTH):
                     continue
                 stack.append((child, (link, key), depth + 1))
         elif _out_of_range(node):

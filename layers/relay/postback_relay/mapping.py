@@ -151,9 +151,15 @@ def _in_app_event(postback: Postback, convention: Convention, insert_id: str) ->
     )
 
 
-def to_amplitude_calls(postback: Postback, convention: Convention) -> list[AmplitudeCall]:
-    """The Amplitude calls for one postback; raises Undeliverable (422) when none is possible."""
-    key = postback.dedup_key()
+def to_amplitude_calls(
+    postback: Postback, convention: Convention, postback_id: str | None = None
+) -> list[AmplitudeCall]:
+    """The Amplitude calls for one postback; raises Undeliverable (422) when none is possible.
+
+    `postback_id`: the postback's `dedup_key()` when the caller already has it (it is hashed anew
+    otherwise); every insert_id derives from it.
+    """
+    key = postback_id or postback.dedup_key()
 
     def insert_id(endpoint: Endpoint) -> str:
         return f"{postback.partner}-{endpoint}-{key}"

@@ -23,6 +23,7 @@ _DATETIME = re.compile(
     r"\s*(?P<tz>Z|UTC|[+-]\d{2}:?\d{2})?$",
     re.IGNORECASE,
 )
+_EPOCH_NUMBER = re.compile(r"\d+(\.\d+)?")
 
 
 def _epoch_number_to_ms(number: Decimal) -> int | None:
@@ -62,6 +63,6 @@ def to_epoch_ms(value: Any) -> int | None:
     text = clean_text(value)
     if text is None:
         return None
-    if re.fullmatch(r"\d+(\.\d+)?", text):
+    if _EPOCH_NUMBER.fullmatch(text):
         return _epoch_number_to_ms(Decimal(text))
     return _datetime_to_ms(text)

@@ -179,7 +179,9 @@ class Fields:
     field_prefix: str = ""
 
     def get(self, key: str) -> Any:
-        return first(self.raw.get(key), usable=self.usable_repeats)
+        value = self.raw.get(key)
+        # Most values are scalars: only a repeated key (a list) needs `first`.
+        return first(value, usable=self.usable_repeats) if isinstance(value, (list, tuple)) else value
 
     def text(self, *keys: str, limit: int = MAX_TEXT, dunder_names: bool = False) -> str | None:
         """The first usable text among `keys` (null, "", "null", macros skipped), capped at `limit`.
@@ -187,7 +189,7 @@ class Fields:
         for key in keys:
             text = clean_text(self.get(key), dunder_names=dunder_names)
             if text is not None:
-                return text[:limit]
+                return text if len(text) <= limit else text[:limit]
         return None
 
     def texts(self, keys_by_name: Mapping[str, Keys]) -> dict[str, str | None]:
