@@ -44,9 +44,7 @@ pytest: install
 	$(BIN)/pytest -q
 
 # Benchmarks (bench/run.py): a Markdown table on stdout, the numbers in bench/results/latest.json.
-# The naive baseline's Powertools Tracer needs aws-xray-sdk, a bench-only dependency.
 bench: install
-	$(BIN)/python -c 'import aws_xray_sdk' 2>/dev/null || $(BIN)/python -m pip install --quiet aws-xray-sdk
 	$(BIN)/python bench/run.py
 
 $(SAM): 

@@ -4,8 +4,9 @@
 
 Inside moto's in-process SQS (`mock_aws`): fills a retry queue with MESSAGES RetryMessage bodies (the
 sample's call under fresh insert_ids), then does what Lambda's SQS poller does with BatchSize 10 —
-receive 10, hand them to `postback_relay.retry.handle_retry_batch` as an SQS event, delete the ones not
-reported failed — until the queue is empty. Each record is one Amplitude call to the loopback stand-in.
+receive 10, hand them to the retry function's entry point (`postback_relay.retry.handler`, traced when
+RELAY_TRACING=true) as an SQS event, delete the ones not reported failed — until the queue is empty.
+Each record is one Amplitude call to the loopback stand-in.
 Times both the whole loop (moto's receive/delete included) and the handler alone.
 """
 
@@ -21,6 +22,7 @@ import boto3
 from moto import mock_aws
 
 from postback_relay.local.events import SqsMessage, lambda_context, sqs_event
+from postback_relay.local.xray import start_trace
 from postback_relay.messages import RetryMessage
 
 
@@ -34,7 +36,7 @@ def main() -> None:
         arn = sqs.get_queue_attributes(QueueUrl=retry_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         os.environ["RELAY_RETRY_QUEUE_URL"] = retry_url
         os.environ["RELAY_DLQ_URL"] = dlq_url
-        from postback_relay.retry import handle_retry_batch
+        from postback_relay.retry import handler
 
         for start in range(0, total, 10):
             entries = []
@@ -50,8 +52,10 @@ def main() -> None:
             if not received:
                 return 0, 0, 0
             event = sqs_event([SqsMessage(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in received], arn)
+            context = lambda_context("bench-retry", 30.0, 256)
+            start_trace()
             started = time.perf_counter_ns()
-            response = handle_retry_batch(event, lambda_context("bench-retry", 30.0, 256))
+            response = handler(event, context)
             handler_ns = time.perf_counter_ns() - started
             failed = {item["itemIdentifier"] for item in response.get("batchItemFailures", [])}
             done = [m for m in received if m["MessageId"] not in failed]

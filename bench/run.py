@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.local.xray import XRayDaemonStandIn, traced_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
@@ -210,19 +211,22 @@ def import_offenders(runs: list[list[dict[str, Any]]], top: int = 10) -> dict[st
 # --------------------------------------------------------------------------------------- benchmarks
 
 
-def bench_cold(env: dict[str, str], event: Path, tmp: Path, rounds: int) -> dict[str, Any]:
+def bench_cold(env: dict[str, str], traced: dict[str, str], event: Path, tmp: Path, rounds: int) -> dict[str, Any]:
+    """Relay, naive baseline and the relay with X-Ray tracing on (`traced` env), in rotating order."""
     result = tmp / "cold.json"
-    sides = {"relay": RELAY_HANDLER, "naive": NAIVE_HANDLER}
-    samples: dict[str, list[dict[str, float]]] = {"empty": [], "relay": [], "naive": []}
+    sides = {"relay": (RELAY_HANDLER, env), "naive": (NAIVE_HANDLER, env), "relay_traced": (RELAY_HANDLER, traced)}
+    samples: dict[str, list[dict[str, float]]] = {"empty": [], **{side: [] for side in sides}}
     tracer = None
     for round_ in range(rounds + 1):  # round 0: compiles the .pyc files, discarded
-        order = ["relay", "naive"] if round_ % 2 else ["naive", "relay"]
+        names = list(sides)
+        order = names[round_ % len(names) :] + names[: round_ % len(names)]
         data, _ = run_child([str(BENCH / "cold_child.py"), str(result), "empty"], env, result)
         if round_:
             samples["empty"].append({"startup_s": data["t_main"] - data["t_spawn"]})
         for side in order:
-            args = [str(BENCH / "cold_child.py"), str(result), "handler", str(sides[side]), str(event), "1"]
-            data, _ = run_child(args, env, result)
+            source, side_env = sides[side]
+            args = [str(BENCH / "cold_child.py"), str(result), "handler", str(source), str(event), "1"]
+            data, _ = run_child(args, side_env, result)
             if data["statuses"] != [200]:
                 raise RuntimeError(f"{side} handler answered {data['statuses']}")
             if side == "naive":
@@ -250,6 +254,7 @@ def bench_cold(env: dict[str, str], event: Path, tmp: Path, rounds: int) -> dict
             "samples_total_ms": totals,
         }
     summary["ratio_net"] = summary["relay"]["net_ms"] / summary["naive"]["net_ms"]
+    summary["tracing_cost_ms"] = summary["relay_traced"]["net_ms"] - summary["relay"]["net_ms"]
     summary["ratio_total"] = summary["relay"]["total_ms"] / summary["naive"]["total_ms"]
     # Runs of one round are seconds apart: their ratio cancels most of a shared machine's load swings.
     paired = [
@@ -295,6 +300,7 @@ def bench_memory(env: dict[str, str], event: Path, tmp: Path, count: int) -> dic
 
 
 def bench_warm(env: dict[str, str], event: Path, tmp: Path, iterations: int, warmup: int) -> dict[str, Any]:
+    """The relay against the floors, in one warm process (`env` decides whether it is traced)."""
     result = tmp / "warm.json"
     args = [str(BENCH / "warm_child.py"), str(result), str(RELAY_HANDLER), str(event), str(iterations), str(warmup)]
     data, _ = run_child(args, env, result, timeout_s=300)
@@ -384,7 +390,7 @@ def verdict(ratio: float, target: float) -> str:
 
 def report(results: dict[str, Any]) -> str:
     env, cold, warm, retry = results["environment"], results["cold_start"], results["warm"], results["retry"]
-    memory, sizes, imports = results["memory"], results["sizes"], results["importtime"]
+    memory, sizes, imports, traced = results["memory"], results["sizes"], results["importtime"], results["traced"]
     tracer = "with Tracer" if cold["naive_tracer"] else "WITHOUT Tracer (aws-xray-sdk missing)"
     lines = [
         f"Benchmarks ({env['date']}; {env['cpu']}, {env['usable_cores']} cores; Python {env['python']}, "
@@ -418,6 +424,15 @@ def report(results: dict[str, Any]) -> str:
         f"batch p50 {retry['batch_p50_ms']:.1f} ms, p99 {retry['batch_p99_ms']:.1f} ms | |",
         f"| Retry consumer incl. moto receive + delete | {retry['events_per_s_end_to_end']:.0f} events/s | "
         f"{retry['events']} events | |",
+        f"| X-Ray tracing on (`XRayTracing=all`): cold start, as above | {cold['relay_traced']['net_ms']:.0f} ms | "
+        f"untraced relay: {cold['relay']['net_ms']:.0f} ms (+{cold['tracing_cost_ms']:.0f} ms) | "
+        f"{cold['relay_traced']['net_ms'] / cold['naive']['net_ms']:.2f}x the naive handler |",
+        f"| … warm, per postback, p50 (n={traced['warm']['iterations']}) | "
+        f"{traced['warm']['relay']['p50_ms']:.2f} ms | "
+        f"bare keep-alive POST: {traced['warm']['floor']['p50_ms']:.2f} ms | {traced['warm']['ratio_p50']:.2f}x |",
+        f"| … retry consumer, handler time (`XRayTracing=retry`, the default) | "
+        f"{traced['retry']['events_per_s_handler']:.0f} events/s | untraced: {retry['events_per_s_handler']:.0f} "
+        f"events/s | {traced['retry']['events_per_s_handler'] / retry['events_per_s_handler']:.2f}x |",
         f"| Peak RSS, cold start + {memory['postbacks']} postbacks | {memory['relay']['peak_rss_mb']:.0f} MB | "
         f"naive: {memory['naive']['peak_rss_mb']:.0f} MB "
         f"(empty interpreter {memory['empty_interpreter_mb']:.0f} MB) | |",
@@ -439,7 +454,9 @@ def report(results: dict[str, Any]) -> str:
         "",
         "Every postback is events/appsflyer-install-ios-post.json without customer_user_id, so it makes exactly",
         "one Amplitude call (/attribution) to a loopback stand-in (AmplitudeSink); idempotency (DynamoDB) and the",
-        "raw archive (S3) are off, as no table or bucket is configured.",
+        "raw archive (S3) are off, as no table or bucket is configured. Traced runs send their segments to a",
+        f"loopback stand-in for the X-Ray daemon: {traced['xray']['documents']} documents with "
+        f"{traced['xray']['http_subsegments']} HTTP subsegments arrived from the traced warm and retry runs.",
         "",
         f"Top import offenders of functions/appsflyer/app.py (`-X importtime`, median of "
         f"{results['importtime_runs']}; total {imports['relay']['total_ms']:.0f} ms under importtime, "
@@ -476,7 +493,11 @@ def main() -> None:
         results["environment"]["raised_priority"] = True
     except (OSError, AttributeError):
         results["environment"]["raised_priority"] = False
-    with AmplitudeSink(api_key=API_KEY) as sink, tempfile.TemporaryDirectory(prefix="postback-bench-") as tmp_name:
+    with (
+        AmplitudeSink(api_key=API_KEY) as sink,
+        XRayDaemonStandIn() as xray,
+        tempfile.TemporaryDirectory(prefix="postback-bench-") as tmp_name,
+    ):
         tmp = Path(tmp_name)
         event = json.loads(EVENT.read_text())
         body = json.loads(event["body"])
@@ -485,12 +506,13 @@ def main() -> None:
         one_call_event = tmp / "event-one-call.json"
         one_call_event.write_text(json.dumps(event))
         env = child_env(sink.url)
+        traced = traced_env(env, xray, RELAY_HANDLER.parent)
 
         def step(name: str) -> None:
             print(f"[bench {time.perf_counter() - started:5.1f}s] {name}", file=sys.stderr, flush=True)
 
-        step(f"cold start: {options.cold_runs} rounds of empty / relay / naive")
-        results["cold_start"] = bench_cold(env, one_call_event, tmp, options.cold_runs)
+        step(f"cold start: {options.cold_runs} rounds of empty / relay / naive / relay traced")
+        results["cold_start"] = bench_cold(env, traced, one_call_event, tmp, options.cold_runs)
         step("import times")
         results["importtime"] = bench_importtime(env, one_call_event, tmp, options.importtime_runs)
         step(f"memory: cold start + {options.memory_postbacks} postbacks")
@@ -499,6 +521,15 @@ def main() -> None:
         results["warm"] = bench_warm(env, one_call_event, tmp, options.warm_iterations, options.warm_warmup)
         step(f"retry consumer: {options.retry_messages} messages")
         results["retry"] = bench_retry(env, tmp, options.retry_messages)
+        step("X-Ray tracing on: warm postbacks, retry consumer")
+        before = xray.counts()
+        results["traced"] = {
+            "warm": bench_warm(traced, one_call_event, tmp, options.warm_iterations // 2, options.warm_warmup),
+            "retry": bench_retry(traced, tmp, options.retry_messages),
+        }
+        # Proof that the traced runs were traced: segment documents the SDK sent to the stand-in daemon.
+        results["traced"]["xray"] = {name: xray.counts()[name] - before[name] for name in before}
+        results["traced"]["xray_total_incl_cold_start"] = xray.counts()
         results["sink"] = {"accepted": len(sink.received()), "rejected": len(sink.rejected())}
         if sink.rejected():
             raise RuntimeError(f"the stand-in rejected requests: {sink.rejected()[:3]}")

@@ -6,7 +6,8 @@ One warm container: the relay handler, loaded by file path as Lambda does, invok
 with EVENT.json (after WARMUP untimed invocations), interleaved in blocks with the physical floor:
 one bare keep-alive `requests.Session().post` of the very form the relay sent (read back from the
 stand-in's /_sink/received) to the same loopback Amplitude stand-in; and, for reference, the same POST
-over urllib3 alone (what requests itself sits on). Logs go to the discarded stdout.
+over urllib3 alone (what requests itself sits on). Logs go to the discarded stdout. With
+RELAY_TRACING=true in the environment (postback_relay.local.xray.traced_env) the relay runs traced.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import urllib3
 
 from postback_relay.local.events import lambda_context
 from postback_relay.local.template import FunctionSpec
+from postback_relay.local.xray import start_trace
 
 BLOCK = 50
 
@@ -39,6 +41,7 @@ def main() -> None:
 
     def relay_once() -> int:
         context = lambda_context("bench", 5.0, 256)
+        start_trace()  # with RELAY_TRACING on, what the Lambda runtime does before each invocation
         started = time.perf_counter_ns()
         answer = handler(event, context)
         elapsed = time.perf_counter_ns() - started

@@ -17,7 +17,7 @@ from .config import ConfigurationError, get_settings
 from .core import ErrorAnswer, PostbackAnswer, accept_postback
 from .errors import NotFound, RelayError
 from .inbound import authenticate, check_source, read_postback
-from .observability import count, flush_metrics, logger
+from .observability import count, flush_metrics, logger, traced
 from .partners import PartnerAdapter
 from .runtime import get_archive, get_delivery, get_idempotency
 from .secrets import relay_tokens
@@ -156,7 +156,7 @@ def lambda_entry(app: APIGatewayHttpResolver) -> LambdaHandler:
         finally:
             flush_metrics()
 
-    return handler
+    return traced(handler)
 
 
 def partner_handler(adapter: PartnerAdapter) -> LambdaHandler:

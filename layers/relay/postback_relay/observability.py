@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
 
@@ -48,3 +52,62 @@ def flush_metrics() -> None:
         for name, value in values.items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
         metrics.flush_metrics()
+
+
+TRACING_ENV = "RELAY_TRACING"
+# X-Ray SDK patch names: urllib3's (so Amplitude's) http.client, and boto3's clients.
+TRACED_MODULES = ("httplib", "botocore")
+Handler = TypeVar("Handler", bound=Callable[..., Any])
+
+
+def tracing_enabled() -> bool:
+    """X-Ray tracing through Powertools Tracer, off unless RELAY_TRACING=true (template parameter
+    XRayTracing). Read at cold start, from the environment directly: it decides an import."""
+    return os.environ.get(TRACING_ENV, "").strip().lower() in ("true", "1", "yes")
+
+
+def traced(handler: Handler) -> Handler:
+    """`handler` under Powertools Tracer when tracing is on; else `handler` itself, and aws_xray_sdk,
+    Powertools' heaviest import, is never loaded (bench/ measures both: docs/scaling.md).
+
+    On, the Tracer patches http.client and botocore (and nothing else it would import for nothing),
+    so every Amplitude call and every SQS, DynamoDB and S3 request is a subsegment. Responses are
+    not recorded (capture_response=False): they name postback ids, and a trace is no place for them.
+    """
+    global _tracer
+    if not tracing_enabled():
+        return handler
+    from aws_lambda_powertools import Tracer
+
+    _tracer = Tracer(patch_modules=TRACED_MODULES)
+    wrapped: Handler = _tracer.capture_lambda_handler(handler, capture_response=False)
+    return wrapped
+
+
+_tracer: Any = None  # the Powertools Tracer, once `traced` has turned tracing on
+
+
+def _ignore_status(status: int | None) -> None:
+    pass
+
+
+@contextmanager
+def _http_subsegment(url: str) -> Iterator[Callable[[int | None], None]]:
+    parts = urlsplit(url)
+    with _tracer.provider.in_subsegment(parts.hostname or url) as subsegment:
+        subsegment.namespace = "remote"  # a node of its own on the X-Ray service map
+        subsegment.put_http_meta("method", "POST")
+        port = f":{parts.port}" if parts.port else ""
+        subsegment.put_http_meta("url", f"{parts.scheme}://{parts.hostname}{port}{parts.path}")  # no userinfo
+
+        def record_status(status: int | None) -> None:
+            if status is not None:
+                subsegment.put_http_meta("status", status)
+
+        yield record_status
+
+
+def http_call(url: str) -> Any:
+    """A context manager around one POST to `url`, yielding `record(status)`: an X-Ray subsegment
+    when tracing is on (urllib3 2 bypasses the http.client method X-Ray patches), nothing otherwise."""
+    return _http_subsegment(url) if _tracer is not None else nullcontext(_ignore_status)

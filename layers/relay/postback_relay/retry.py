@@ -10,7 +10,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
 from .messages import DeadLetter, DeadLetterReason, RetryMessage
-from .observability import flush_metrics, logger
+from .observability import flush_metrics, logger, traced
 from .runtime import get_delivery, get_idempotency
 
 # Report failures item by item even when the whole batch failed: SQS then retries exactly those.
@@ -60,5 +60,8 @@ def handle_retry_batch(event: dict[str, Any], context: LambdaContext | None) -> 
 
 
 @logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _logged_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle_retry_batch(event, context)
+
+
+handler = traced(_logged_handler)

@@ -23,6 +23,7 @@ import certifi
 import urllib3
 
 from postback_relay.mapping import AmplitudeCall
+from postback_relay.observability import http_call
 
 PATHS = {"attribution": "/attribution", "identify": "/identify", "httpapi": "/2/httpapi", "httpapi_batch": "/2/httpapi"}
 _MAX_ERROR_TEXT = 300
@@ -111,14 +112,15 @@ class AmplitudeClient:
         else:
             body, headers = json_body or b"", _JSON_HEADERS
         timeout = urllib3.Timeout(connect=min(self._connect_timeout_s, timeout_s), read=timeout_s)
-        try:
-            response = self._pool.request(
-                "POST", self.base_url + PATHS[call.endpoint], body=body, headers=headers, timeout=timeout
-            )
-        except urllib3.exceptions.TimeoutError:
-            return Outcome(Verdict.RETRYABLE, None, f"timeout after {timeout_s:.2f}s")
-        except urllib3.exceptions.HTTPError as error:  # refused, reset, dropped: the request may not have arrived
-            return Outcome(Verdict.RETRYABLE, None, f"connection error: {type(error).__name__}")
+        url = self.base_url + PATHS[call.endpoint]
+        with http_call(url) as record_status:
+            try:
+                response = self._pool.request("POST", url, body=body, headers=headers, timeout=timeout)
+            except urllib3.exceptions.TimeoutError:
+                return Outcome(Verdict.RETRYABLE, None, f"timeout after {timeout_s:.2f}s")
+            except urllib3.exceptions.HTTPError as error:  # refused, reset, dropped: it may not have arrived
+                return Outcome(Verdict.RETRYABLE, None, f"connection error: {type(error).__name__}")
+            record_status(response.status)
         text = response.data.decode("utf-8", errors="replace")
         return classify(response.status, text, response.headers.get("Retry-After"))
 

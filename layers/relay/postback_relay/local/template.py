@@ -121,6 +121,18 @@ def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
     return value
 
 
+def _local_variables(properties: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
+    """Environment variables the local stack can set: plain values and resource references, with
+    parameters at their defaults. Other intrinsics (allowlists, `!If` on X-Ray tracing) stay
+    AWS-only; the code's own default applies locally."""
+    local: dict[str, Any] = {}
+    for name, value in ((properties.get("Environment") or {}).get("Variables") or {}).items():
+        value = _resolve(value, parameters)
+        if isinstance(value, str | int) or (isinstance(value, dict) and set(value) == {"Ref"}):
+            local[name] = value
+    return local
+
+
 def load_template(path: Path) -> Template:
     document = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
     base = path.parent
@@ -140,12 +152,9 @@ def load_template(path: Path) -> Template:
             continue
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        for name, value in ((properties.get("Environment") or {}).get("Variables") or {}).items():
-            value = _resolve(value, parameters)
-            # Locally every function shares one process environment: take plain values and
-            # resource references; per-function intrinsics (allowlists, !If) stay AWS-only.
-            if isinstance(value, str | int) or (isinstance(value, dict) and set(value) == {"Ref"}):
-                function_environment.setdefault(name, value)
+        # Locally every function shares one process environment: the first plain value of each.
+        for name, value in _local_variables(properties, parameters).items():
+            function_environment.setdefault(name, value)
         timeout = _resolve(properties.get("Timeout", global_function.get("Timeout", 3)), parameters)
         memory = _resolve(properties.get("MemorySize", global_function.get("MemorySize", 128)), parameters)
         function = FunctionSpec(
@@ -170,6 +179,5 @@ def load_template(path: Path) -> Template:
                 queue = _queue_logical_id(event_properties.get("Queue"))
                 if queue:
                     consumers.append(QueueConsumer(queue, int(event_properties.get("BatchSize", 10)), function))
-    variables = (global_function.get("Environment") or {}).get("Variables") or {}
-    environment = {**function_environment, **{name: _resolve(value, parameters) for name, value in variables.items()}}
+    environment = {**function_environment, **_local_variables(global_function, parameters)}
     return Template(routes, consumers, queues, tables, buckets, environment)

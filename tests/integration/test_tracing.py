@@ -1,0 +1,109 @@
+"""X-Ray tracing (RELAY_TRACING, template parameter XRayTracing): off, the SDK is never loaded; on,
+each invocation is a trace whose subsegments are the Amplitude calls, without postback data.
+
+Each case runs the function in a child process (traced_function.py): X-Ray patches are process-wide.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.local.xray import XRayDaemonStandIn, traced_env
+from tests.conftest import API_KEY, ROOT, TOKEN
+
+CHILD = Path(__file__).with_name("traced_function.py")
+
+
+@pytest.fixture
+def daemon() -> Iterator[XRayDaemonStandIn]:
+    with XRayDaemonStandIn() as stand_in:
+        yield stand_in
+
+
+def base_env(sink: AmplitudeSink) -> dict[str, str]:
+    return {
+        "PATH": "/usr/bin:/bin",
+        "AMPLITUDE_API_URL": sink.url,
+        "AMPLITUDE_API_KEY": API_KEY,
+        "RELAY_TOKEN": TOKEN,
+        "RELAY_RETRY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unused",
+        "RELAY_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unused",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "POWERTOOLS_SERVICE_NAME": "postback-relay",
+    }
+
+
+def run_function(kind: str, event: dict[str, Any], env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "event.json"
+    path.write_text(json.dumps(event))
+    done = subprocess.run(  # noqa: S603 - our own child script
+        [sys.executable, str(CHILD), kind, str(path)], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def partner_event() -> dict[str, Any]:
+    event: dict[str, Any] = json.loads((ROOT / "events" / "appsflyer-install-ios-post.json").read_text())
+    event["rawQueryString"] = f"token={TOKEN}"
+    return event
+
+
+def remote_calls(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [d for d in documents if d.get("namespace") == "remote"]
+
+
+def test_tracing_off_by_default_never_loads_the_xray_sdk(sink: AmplitudeSink, tmp_path: Path) -> None:
+    result = run_function("partner", partner_event(), base_env(sink), tmp_path)
+
+    assert result["answer"]["statusCode"] == 200
+    assert result["xray_loaded"] is False
+
+
+def test_traced_partner_function_records_each_amplitude_call(
+    sink: AmplitudeSink, daemon: XRayDaemonStandIn, tmp_path: Path
+) -> None:
+    env = traced_env(base_env(sink), daemon, ROOT / "functions" / "appsflyer")
+    result = run_function("partner", partner_event(), env, tmp_path)
+
+    assert result["answer"]["statusCode"] == 200
+    assert result["xray_loaded"] is True
+    # The install with a user id: one /attribution and one /identify call, each a subsegment.
+    documents = daemon.wait_for(3)
+    calls = remote_calls(documents)
+    assert sorted(c["http"]["request"]["url"] for c in calls) == [f"{sink.url}/attribution", f"{sink.url}/identify"]
+    assert {c["http"]["response"]["status"] for c in calls} == {200}
+    [handler] = [d for d in documents if d["name"] == "## handler"]
+    assert {c["parent_id"] for c in calls} == {handler["id"]}
+    assert handler["annotations"]["ColdStart"] is True
+    # Neither the response (postback ids) nor the key, the token or the device id are in the trace.
+    text = json.dumps(documents)
+    postback_id = json.loads(result["answer"]["body"])["postback_id"]
+    for secret in (postback_id, API_KEY, TOKEN, "A7071198-3848-40A5-B3D0-94578D9B1234"):
+        assert secret not in text
+
+
+def test_traced_retry_function_records_the_redelivery(
+    sink: AmplitudeSink, daemon: XRayDaemonStandIn, tmp_path: Path
+) -> None:
+    event = json.loads((ROOT / "events" / "retry-sqs.json").read_text())
+    env = traced_env(base_env(sink), daemon, ROOT / "functions" / "retry")
+    result = run_function("retry", event, env, tmp_path)
+
+    assert result["answer"] == {"batchItemFailures": []}
+    assert len(sink.received()) == 1
+    [call] = remote_calls(daemon.wait_for(2))
+    assert call["http"]["request"] == {"method": "POST", "url": f"{sink.url}/attribution"}
+    assert call["http"]["response"]["status"] == 200

@@ -1,0 +1,49 @@
+"""Child process of test_tracing.py: one function invoked once, as Lambda would, in a fresh interpreter.
+
+    python traced_function.py partner EVENT.json   (functions/appsflyer, against AMPLITUDE_API_URL)
+    python traced_function.py retry SQS_EVENT.json (functions/retry, inside moto's SQS)
+
+X-Ray's patches are process-wide, so tracing is tried here and never in the pytest process. Prints one
+JSON line: the answer and whether aws_xray_sdk was ever imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from postback_relay.local.events import lambda_context
+from postback_relay.local.template import FunctionSpec
+from postback_relay.local.xray import start_trace
+
+FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+
+
+def invoke(folder: str, event: dict[str, Any]) -> dict[str, Any]:
+    handler = FunctionSpec("Traced", FUNCTIONS / folder, "app.handler", 30, 256).load()
+    start_trace()
+    answer: dict[str, Any] = handler(event, lambda_context("traced", 30.0, 256))
+    return answer
+
+
+def main() -> None:
+    kind, event = sys.argv[1], json.loads(Path(sys.argv[2]).read_text())
+    if kind == "partner":
+        answer = invoke("appsflyer", event)
+    else:
+        import boto3
+        from moto import mock_aws
+
+        with mock_aws():
+            sqs = boto3.client("sqs")
+            os.environ["RELAY_RETRY_QUEUE_URL"] = sqs.create_queue(QueueName="retry")["QueueUrl"]
+            os.environ["RELAY_DLQ_URL"] = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+            answer = invoke("retry", event)
+    print(json.dumps({"answer": answer, "xray_loaded": "aws_xray_sdk" in sys.modules}))
+
+
+if __name__ == "__main__":
+    main()
