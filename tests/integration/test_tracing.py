@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
 from postback_relay.local.xray import XRayDaemonStandIn, traced_env
 from tests.conftest import API_KEY, ROOT, TOKEN
 
@@ -34,8 +34,6 @@ def base_env(sink: AmplitudeSink) -> dict[str, str]:
         "AMPLITUDE_API_URL": sink.url,
         "AMPLITUDE_API_KEY": API_KEY,
         "RELAY_TOKEN": TOKEN,
-        "RELAY_RETRY_QUEUE_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unused",
-        "RELAY_DLQ_URL": "https://sqs.us-east-1.amazonaws.com/123456789012/unused",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -44,11 +42,16 @@ def base_env(sink: AmplitudeSink) -> dict[str, str]:
     }
 
 
-def run_function(kind: str, event: dict[str, Any], env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
+def run_function(function: str, event: dict[str, Any], env: dict[str, str], tmp_path: Path) -> dict[str, Any]:
     path = tmp_path / "event.json"
     path.write_text(json.dumps(event))
     done = subprocess.run(  # noqa: S603 - our own child script
-        [sys.executable, str(CHILD), kind, str(path)], env=env, cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, str(CHILD), function, str(path)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
@@ -66,7 +69,7 @@ def remote_calls(documents: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_tracing_off_by_default_never_loads_the_xray_sdk(sink: AmplitudeSink, tmp_path: Path) -> None:
-    result = run_function("partner", partner_event(), base_env(sink), tmp_path)
+    result = run_function("appsflyer", partner_event(), base_env(sink), tmp_path)
 
     assert result["answer"]["statusCode"] == 200
     assert result["xray_loaded"] is False
@@ -76,7 +79,7 @@ def test_traced_partner_function_records_each_amplitude_call(
     sink: AmplitudeSink, daemon: XRayDaemonStandIn, tmp_path: Path
 ) -> None:
     env = traced_env(base_env(sink), daemon, ROOT / "functions" / "appsflyer")
-    result = run_function("partner", partner_event(), env, tmp_path)
+    result = run_function("appsflyer", partner_event(), env, tmp_path)
 
     assert result["answer"]["statusCode"] == 200
     assert result["xray_loaded"] is True
@@ -107,3 +110,19 @@ def test_traced_retry_function_records_the_redelivery(
     [call] = remote_calls(daemon.wait_for(2))
     assert call["http"]["request"] == {"method": "POST", "url": f"{sink.url}/attribution"}
     assert call["http"]["response"]["status"] == 200
+
+
+def test_traced_call_that_amplitude_throttles_is_flagged_and_queued(
+    sink: AmplitudeSink, daemon: XRayDaemonStandIn, tmp_path: Path
+) -> None:
+    sink.faults = FaultPlan.script(["429", "drop"])
+    env = traced_env(base_env(sink), daemon, ROOT / "functions" / "appsflyer")
+    result = run_function("appsflyer", partner_event(), {**env, "RELAY_SYNC_BUDGET_MS": "1500"}, tmp_path)
+
+    assert result["answer"]["statusCode"] == 202
+    assert result["queued"] == 2
+    throttled, unanswered = sorted(remote_calls(daemon.wait_for(5)), key=lambda c: c["start_time"])
+    assert throttled["http"]["response"]["status"] == 429
+    assert throttled["throttle"] is True
+    assert "response" not in unanswered["http"]
+    assert unanswered["fault"] is True

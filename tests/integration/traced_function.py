@@ -1,7 +1,9 @@
 """Child process of test_tracing.py: one function invoked once, as Lambda would, in a fresh interpreter.
 
-    python traced_function.py partner EVENT.json   (functions/appsflyer, against AMPLITUDE_API_URL)
-    python traced_function.py retry SQS_EVENT.json (functions/retry, inside moto's SQS)
+    python traced_function.py appsflyer EVENT.json   (a partner function)
+    python traced_function.py retry SQS_EVENT.json   (the retry consumer)
+
+Amplitude is AMPLITUDE_API_URL; the queues are moto's, made here.
 
 X-Ray's patches are process-wide, so tracing is tried here and never in the pytest process. Prints one
 JSON line: the answer and whether aws_xray_sdk was ever imported.
@@ -14,6 +16,9 @@ import os
 import sys
 from pathlib import Path
 from typing import Any
+
+import boto3
+from moto import mock_aws
 
 from postback_relay.local.events import lambda_context
 from postback_relay.local.template import FunctionSpec
@@ -30,19 +35,18 @@ def invoke(folder: str, event: dict[str, Any]) -> dict[str, Any]:
 
 
 def main() -> None:
-    kind, event = sys.argv[1], json.loads(Path(sys.argv[2]).read_text())
-    if kind == "partner":
-        answer = invoke("appsflyer", event)
-    else:
-        import boto3
-        from moto import mock_aws
-
-        with mock_aws():
-            sqs = boto3.client("sqs")
-            os.environ["RELAY_RETRY_QUEUE_URL"] = sqs.create_queue(QueueName="retry")["QueueUrl"]
-            os.environ["RELAY_DLQ_URL"] = sqs.create_queue(QueueName="dlq")["QueueUrl"]
-            answer = invoke("retry", event)
-    print(json.dumps({"answer": answer, "xray_loaded": "aws_xray_sdk" in sys.modules}))
+    function, event = sys.argv[1], json.loads(Path(sys.argv[2]).read_text())
+    with mock_aws():
+        sqs = boto3.client("sqs")
+        os.environ["RELAY_RETRY_QUEUE_URL"] = sqs.create_queue(QueueName="retry")["QueueUrl"]
+        os.environ["RELAY_DLQ_URL"] = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        answer = invoke(function, event)
+        queued = int(
+            sqs.get_queue_attributes(
+                QueueUrl=os.environ["RELAY_RETRY_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+            )["Attributes"]["ApproximateNumberOfMessagesDelayed"]
+        )
+    print(json.dumps({"answer": answer, "queued": queued, "xray_loaded": "aws_xray_sdk" in sys.modules}))
 
 
 if __name__ == "__main__":

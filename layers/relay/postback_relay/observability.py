@@ -55,8 +55,10 @@ def flush_metrics() -> None:
 
 
 TRACING_ENV = "RELAY_TRACING"
-# X-Ray SDK patch names: urllib3's (so Amplitude's) http.client, and boto3's clients.
-TRACED_MODULES = ("httplib", "botocore")
+# What the X-Ray SDK patches: boto3's clients (SQS, DynamoDB, S3, SSM). Amplitude calls go over
+# urllib3 2, which bypasses the http.client method the SDK's "httplib" patch wraps: `http_call`
+# records those.
+TRACED_MODULES = ("botocore",)
 Handler = TypeVar("Handler", bound=Callable[..., Any])
 
 
@@ -70,9 +72,9 @@ def traced(handler: Handler) -> Handler:
     """`handler` under Powertools Tracer when tracing is on; else `handler` itself, and aws_xray_sdk,
     Powertools' heaviest import, is never loaded (bench/ measures both: docs/scaling.md).
 
-    On, the Tracer patches http.client and botocore (and nothing else it would import for nothing),
-    so every Amplitude call and every SQS, DynamoDB and S3 request is a subsegment. Responses are
-    not recorded (capture_response=False): they name postback ids, and a trace is no place for them.
+    On, every Amplitude call (`http_call`) and every SQS, DynamoDB and S3 request is a subsegment.
+    Responses are not recorded (capture_response=False): they name postback ids, and a trace is no
+    place for them.
     """
     global _tracer
     if not tracing_enabled():
@@ -101,13 +103,15 @@ def _http_subsegment(url: str) -> Iterator[Callable[[int | None], None]]:
         subsegment.put_http_meta("url", f"{parts.scheme}://{parts.hostname}{port}{parts.path}")  # no userinfo
 
         def record_status(status: int | None) -> None:
-            if status is not None:
+            if status is None:  # timed out or no connection: no answer at all
+                subsegment.add_fault_flag()
+            else:  # the SDK flags 429 as a throttle, other 4xx as errors, 5xx as faults
                 subsegment.put_http_meta("status", status)
 
         yield record_status
 
 
 def http_call(url: str) -> Any:
-    """A context manager around one POST to `url`, yielding `record(status)`: an X-Ray subsegment
-    when tracing is on (urllib3 2 bypasses the http.client method X-Ray patches), nothing otherwise."""
+    """A context manager around one POST to `url`, yielding `record(status)` (None: no answer): an
+    X-Ray subsegment when tracing is on, nothing otherwise."""
     return _http_subsegment(url) if _tracer is not None else nullcontext(_ignore_status)

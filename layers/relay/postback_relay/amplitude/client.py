@@ -111,16 +111,20 @@ class AmplitudeClient:
             body, headers = urlencode(form).encode(), _FORM_HEADERS
         else:
             body, headers = json_body or b"", _JSON_HEADERS
-        timeout = urllib3.Timeout(connect=min(self._connect_timeout_s, timeout_s), read=timeout_s)
         url = self.base_url + PATHS[call.endpoint]
         with http_call(url) as record_status:
-            try:
-                response = self._pool.request("POST", url, body=body, headers=headers, timeout=timeout)
-            except urllib3.exceptions.TimeoutError:
-                return Outcome(Verdict.RETRYABLE, None, f"timeout after {timeout_s:.2f}s")
-            except urllib3.exceptions.HTTPError as error:  # refused, reset, dropped: it may not have arrived
-                return Outcome(Verdict.RETRYABLE, None, f"connection error: {type(error).__name__}")
-            record_status(response.status)
+            outcome = self._post(url, body, headers, timeout_s)
+            record_status(outcome.status)
+        return outcome
+
+    def _post(self, url: str, body: bytes, headers: dict[str, str], timeout_s: float) -> Outcome:
+        timeout = urllib3.Timeout(connect=min(self._connect_timeout_s, timeout_s), read=timeout_s)
+        try:
+            response = self._pool.request("POST", url, body=body, headers=headers, timeout=timeout)
+        except urllib3.exceptions.TimeoutError:
+            return Outcome(Verdict.RETRYABLE, None, f"timeout after {timeout_s:.2f}s")
+        except urllib3.exceptions.HTTPError as error:  # refused, reset, dropped: the request may not have arrived
+            return Outcome(Verdict.RETRYABLE, None, f"connection error: {type(error).__name__}")
         text = response.data.decode("utf-8", errors="replace")
         return classify(response.status, text, response.headers.get("Retry-After"))
 
