@@ -1,10 +1,10 @@
 """The naive baseline for the cold-start benchmark: an AppsFlyer relay written "the usual way".
 
 Everything is imported and created at import time, whether the hot path needs it or not: boto3
-clients for SQS, SSM and DynamoDB, Powertools Logger, Metrics and Tracer (Tracer needs aws-xray-sdk;
-`make bench` installs it, and without it the baseline runs without Tracer and says so), a requests
-Session and pydantic models. The work per postback is the relay's happy path reduced to its core:
-parse the JSON body, build one attribution event, POST it form-encoded to Amplitude.
+clients for SQS, SSM and DynamoDB, Powertools Logger, Metrics and Tracer (Tracer needs aws-xray-sdk,
+which Powertools' tracer extra installs with the project; without it the baseline runs without Tracer
+and says so), a requests Session and pydantic models. The work per postback is the relay's happy
+path reduced to its core: parse the JSON body, build one attribution event, POST it form-encoded to Amplitude.
 
 Bench only: not deployed, not tested, not a pattern to copy.
 """
