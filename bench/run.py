@@ -528,8 +528,9 @@ def main() -> None:
             "retry": bench_retry(traced, tmp, options.retry_messages),
         }
         # Proof that the traced runs were traced: segment documents the SDK sent to the stand-in daemon.
-        results["traced"]["xray"] = {name: xray.counts()[name] - before[name] for name in before}
-        results["traced"]["xray_total_incl_cold_start"] = xray.counts()
+        after = xray.counts()
+        results["traced"]["xray"] = {name: after[name] - before[name] for name in before}
+        results["traced"]["xray_total_incl_cold_start"] = after
         results["sink"] = {"accepted": len(sink.received()), "rejected": len(sink.rejected())}
         if sink.rejected():
             raise RuntimeError(f"the stand-in rejected requests: {sink.rejected()[:3]}")
