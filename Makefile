@@ -44,6 +44,7 @@ pytest: install
 	$(BIN)/pytest -q
 
 # Benchmarks (bench/run.py): a Markdown table on stdout, the numbers in bench/results/latest.json.
+# On the Lambda runtime's Python: make bench PYTHON=python3.13 VENV=.venv313
 bench: install
 	$(BIN)/python bench/run.py
 
