@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -126,3 +132,86 @@ def test_retry_after_reads_seconds_and_http_dates() -> None:
     assert parse_retry_after("Mon, 23 Nov 2026 12:01:30 GMT", now=now) == 90.0
     assert parse_retry_after("soon") is None
     assert parse_retry_after(None) is None
+
+
+class _RecordingHandler(BaseHTTPRequestHandler):
+    recorded: ClassVar[list[str]]
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.recorded.append(self.path)
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def loopback_server(tls: ssl.SSLContext | None = None) -> Iterator[tuple[str, list[str]]]:
+    """A real HTTP(S) server on 127.0.0.1 that answers 200 and records each request's path."""
+    paths: list[str] = []
+
+    class Handler(_RecordingHandler):
+        recorded = paths
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}", paths
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def test_a_path_prefix_in_the_base_url_is_kept() -> None:
+    """AMPLITUDE_API_URL may point at a proxy that serves Amplitude under a path of its own."""
+    with loopback_server() as (url, paths):
+        outcome = client_for(f"{url}/amplitude-proxy/").send(ATTRIBUTION, timeout_s=2)
+    assert outcome.verdict is Verdict.DELIVERED
+    assert paths == ["/amplitude-proxy/attribution"]
+
+
+def _self_signed_tls(tmp_path: Path) -> ssl.SSLContext:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
+def test_https_certificates_are_verified(tmp_path: Path) -> None:
+    """A certificate no public authority signed is refused: nothing is sent to an impostor."""
+    with loopback_server(_self_signed_tls(tmp_path)) as (url, paths):
+        outcome = client_for(url).send(ATTRIBUTION, timeout_s=2)
+    assert outcome.verdict is Verdict.RETRYABLE
+    assert "SSLError" in (outcome.error or "")
+    assert paths == []
