@@ -3,7 +3,8 @@
     python traced_function.py appsflyer EVENT.json   (a partner function)
     python traced_function.py retry SQS_EVENT.json   (the retry consumer)
 
-Amplitude is AMPLITUDE_API_URL; the queues are moto's, made here.
+Amplitude is AMPLITUDE_API_URL; the queues, the idempotency table and the archive bucket are moto's,
+made here, as the template makes them.
 
 X-Ray's patches are process-wide, so tracing is tried here and never in the pytest process. Prints one
 JSON line: the answer and whether aws_xray_sdk was ever imported.
@@ -40,6 +41,15 @@ def main() -> None:
         sqs = boto3.client("sqs")
         os.environ["RELAY_RETRY_QUEUE_URL"] = sqs.create_queue(QueueName="retry")["QueueUrl"]
         os.environ["RELAY_DLQ_URL"] = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+        boto3.client("dynamodb").create_table(
+            TableName="idempotency",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        boto3.client("s3").create_bucket(Bucket="postback-archive")
+        os.environ["RELAY_IDEMPOTENCY_TABLE"] = "idempotency"
+        os.environ["RELAY_ARCHIVE_BUCKET"] = "postback-archive"
         answer = invoke(function, event)
         queued = int(
             sqs.get_queue_attributes(

@@ -16,6 +16,7 @@ from typing import ClassVar
 import pytest
 
 from postback_relay.amplitude.client import AmplitudeClient, Verdict, parse_retry_after
+from postback_relay.config import ConfigurationError
 from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
 from postback_relay.mapping import AmplitudeCall
 from tests.conftest import API_KEY
@@ -215,3 +216,15 @@ def test_https_certificates_are_verified(tmp_path: Path) -> None:
     assert outcome.verdict is Verdict.RETRYABLE
     assert "SSLError" in (outcome.error or "")
     assert paths == []
+
+
+def test_a_closed_client_opens_new_connections_on_the_next_send(sink: AmplitudeSink) -> None:
+    client = client_for(sink.url)
+    assert client.send(ATTRIBUTION, timeout_s=2).verdict is Verdict.DELIVERED
+    client.close()
+    assert client.send(IDENTIFY, timeout_s=2).verdict is Verdict.DELIVERED
+
+
+def test_a_base_url_with_a_query_string_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="query string"):
+        client_for("https://api2.amplitude.com/?region=us")

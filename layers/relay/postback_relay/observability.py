@@ -73,8 +73,9 @@ def traced(handler: Handler) -> Handler:
     Powertools' heaviest import, is never loaded (bench/ measures both: docs/scaling.md).
 
     On, every Amplitude call (`http_call`) and every SQS, DynamoDB and S3 request is a subsegment.
-    Responses are not recorded (capture_response=False): they name postback ids, and a trace is no
-    place for them.
+    Handler responses are not recorded (capture_response=False): what matters is in the subsegments.
+    What X-Ray records of them is names, statuses and timings: the S3 archive key carries the
+    postback id (a hash, also in the log line); no key, token, device id or user id is recorded.
     """
     global _tracer
     if not tracing_enabled():

@@ -59,9 +59,7 @@ def handle_retry_batch(event: dict[str, Any], context: LambdaContext | None) -> 
     return dict(result)
 
 
+@traced
 @logger.inject_lambda_context(clear_state=True)
-def _logged_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return handle_retry_batch(event, context)
-
-
-handler = traced(_logged_handler)

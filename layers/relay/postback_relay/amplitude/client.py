@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import certifi
 import urllib3
 
+from postback_relay.config import ConfigurationError
 from postback_relay.mapping import AmplitudeCall
 from postback_relay.observability import http_call
 
@@ -105,11 +106,16 @@ class AmplitudeClient:
         self._api_key = api_key
         self._connect_timeout_s = connect_timeout_s
         parsed = urllib3.util.parse_url(self.base_url)
+        if parsed.query or parsed.fragment:
+            raise ConfigurationError("AMPLITUDE_API_URL must not carry a query string or a fragment")
         # A base URL may carry a path prefix (a proxy in front of Amplitude): kept before each path.
         self._path_prefix = (parsed.path or "").rstrip("/")
-        tls = {"ca_certs": certifi.where()} if parsed.scheme == "https" else {}
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> urllib3.HTTPConnectionPool:
+        tls = {"ca_certs": certifi.where()} if self.base_url.startswith("https:") else {}
         # Retries are ours (queue + backoff), never urllib3's hidden ones.
-        self._pool = urllib3.connection_from_url(self.base_url, maxsize=10, retries=False, **tls)
+        return urllib3.connection_from_url(self.base_url, maxsize=10, retries=False, **tls)
 
     def send(self, call: AmplitudeCall, timeout_s: float) -> Outcome:
         form, json_body = encode(call, self._api_key(call.api_key_ref))
@@ -137,4 +143,6 @@ class AmplitudeClient:
         return classify(response.status, text, response.headers.get("Retry-After"))
 
     def close(self) -> None:
-        self._pool.close()
+        """Close the open connections; the client stays usable (a new pool opens on the next send)."""
+        pool, self._pool = self._pool, self._new_pool()
+        pool.close()

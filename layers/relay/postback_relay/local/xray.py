@@ -18,6 +18,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..observability import tracing_enabled
+
 TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
 
 
@@ -27,12 +29,16 @@ def trace_header() -> str:
 
 def start_trace() -> None:
     """A new sampled trace for the next invocation, when the function is traced."""
-    if os.environ.get("RELAY_TRACING") == "true":
+    if tracing_enabled():
         os.environ[TRACE_HEADER_ENV] = trace_header()
 
 
 class XRayDaemonStandIn:
-    """A UDP listener on loopback that drains and counts what the X-Ray SDK emits."""
+    """A UDP listener on loopback that keeps what the X-Ray SDK emits.
+
+    Its thread only stores datagrams; they are parsed when asked for, so a benchmark's other
+    loopback servers in the same process are not slowed down by it.
+    """
 
     def __init__(self) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -40,10 +46,8 @@ class XRayDaemonStandIn:
         self._socket.bind(("127.0.0.1", 0))
         self._socket.settimeout(0.2)
         self.address = f"127.0.0.1:{self._socket.getsockname()[1]}"
-        self.received: list[dict[str, Any]] = []
-        self.documents = 0
         self.quiet_s = 0.3
-        self.http_subsegments = 0
+        self._datagrams: list[bytes] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._drain, name="xray-daemon-stand-in", daemon=True)
 
@@ -59,33 +63,40 @@ class XRayDaemonStandIn:
     def _drain(self) -> None:
         while not self._stop.is_set():
             try:
-                datagram = self._socket.recv(65536)
+                self._datagrams.append(self._socket.recv(65536))
             except TimeoutError:
                 continue
-            # Each datagram: a JSON header line, then one segment or subsegment document.
-            _, _, body = datagram.partition(b"\n")
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every segment or subsegment document received so far, in arrival order."""
+        documents = []
+        for datagram in list(self._datagrams):
+            _, _, body = datagram.partition(b"\n")  # a JSON header line, then the document
             try:
-                document: dict[str, Any] = json.loads(body)
+                documents.append(json.loads(body))
             except ValueError:
                 continue
-            self.received.append(document)
-            self.documents += 1
-            self.http_subsegments += _count_http(document)
+        return documents
 
     def counts(self) -> dict[str, int]:
-        """What arrived so far, once nothing has arrived for `quiet_s` (the SDK sends as it goes)."""
+        """Documents and HTTP subsegments so far, once nothing has arrived for `quiet_s` (the SDK
+        sends as it goes)."""
         seen = -1
-        while seen != self.documents:
-            seen = self.documents
+        while seen != len(self._datagrams):
+            seen = len(self._datagrams)
             time.sleep(self.quiet_s)
-        return {"documents": self.documents, "http_subsegments": self.http_subsegments}
+        documents = self.documents()
+        return {"documents": len(documents), "http_subsegments": sum(_count_http(d) for d in documents)}
 
-    def wait_for(self, documents: int, timeout_s: float = 10.0) -> list[dict[str, Any]]:
-        """The documents received, once at least `documents` have arrived (or `timeout_s` passed)."""
+    def wait_for(self, name: str, timeout_s: float = 10.0) -> list[dict[str, Any]]:
+        """The documents received, once one named `name` has arrived (or `timeout_s` passed). The
+        handler's own subsegment closes last, so waiting for it waits for the whole invocation."""
         deadline = time.monotonic() + timeout_s
-        while self.documents < documents and time.monotonic() < deadline:
+        while True:
+            documents = self.documents()
+            if any(d.get("name") == name for d in documents) or time.monotonic() > deadline:
+                return documents
             time.sleep(0.01)
-        return list(self.received)
 
 
 def _count_http(document: dict[str, Any]) -> int:
