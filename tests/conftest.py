@@ -40,21 +40,26 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        sqs = boto3.client("sqs")
-        dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
-        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        retry = sqs.create_queue(
-            QueueName="retry",
-            Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
-        )["QueueUrl"]
-        boto3.client("dynamodb").create_table(
-            TableName="idempotency",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        boto3.client("s3").create_bucket(Bucket="postback-archive")
-        yield {"retry": retry, "dlq": dlq, "table": "idempotency", "bucket": "postback-archive"}
+        yield make_aws_resources()
+
+
+def make_aws_resources() -> dict[str, str]:
+    """The template's two queues, idempotency table and archive bucket, in the active moto mock."""
+    sqs = boto3.client("sqs")
+    dlq = sqs.create_queue(QueueName="dlq")["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    retry = sqs.create_queue(
+        QueueName="retry",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5})},
+    )["QueueUrl"]
+    boto3.client("dynamodb").create_table(
+        TableName="idempotency",
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    boto3.client("s3").create_bucket(Bucket="postback-archive")
+    return {"retry": retry, "dlq": dlq, "table": "idempotency", "bucket": "postback-archive"}
 
 
 @pytest.fixture

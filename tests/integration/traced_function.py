@@ -25,7 +25,11 @@ from postback_relay.local.events import lambda_context
 from postback_relay.local.template import FunctionSpec
 from postback_relay.local.xray import start_trace
 
-FUNCTIONS = Path(__file__).resolve().parents[2] / "functions"
+ROOT = Path(__file__).resolve().parents[2]
+FUNCTIONS = ROOT / "functions"
+sys.path.insert(0, str(ROOT))  # run as a script: the tests package is importable from the repo root
+
+from tests.conftest import make_aws_resources  # noqa: E402
 
 
 def invoke(folder: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -38,22 +42,15 @@ def invoke(folder: str, event: dict[str, Any]) -> dict[str, Any]:
 def main() -> None:
     function, event = sys.argv[1], json.loads(Path(sys.argv[2]).read_text())
     with mock_aws():
-        sqs = boto3.client("sqs")
-        os.environ["RELAY_RETRY_QUEUE_URL"] = sqs.create_queue(QueueName="retry")["QueueUrl"]
-        os.environ["RELAY_DLQ_URL"] = sqs.create_queue(QueueName="dlq")["QueueUrl"]
-        boto3.client("dynamodb").create_table(
-            TableName="idempotency",
-            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        boto3.client("s3").create_bucket(Bucket="postback-archive")
-        os.environ["RELAY_IDEMPOTENCY_TABLE"] = "idempotency"
-        os.environ["RELAY_ARCHIVE_BUCKET"] = "postback-archive"
+        resources = make_aws_resources()
+        os.environ["RELAY_RETRY_QUEUE_URL"] = resources["retry"]
+        os.environ["RELAY_DLQ_URL"] = resources["dlq"]
+        os.environ["RELAY_IDEMPOTENCY_TABLE"] = resources["table"]
+        os.environ["RELAY_ARCHIVE_BUCKET"] = resources["bucket"]
         answer = invoke(function, event)
         queued = int(
-            sqs.get_queue_attributes(
-                QueueUrl=os.environ["RELAY_RETRY_QUEUE_URL"], AttributeNames=["ApproximateNumberOfMessagesDelayed"]
+            boto3.client("sqs").get_queue_attributes(
+                QueueUrl=resources["retry"], AttributeNames=["ApproximateNumberOfMessagesDelayed"]
             )["Attributes"]["ApproximateNumberOfMessagesDelayed"]
         )
     print(json.dumps({"answer": answer, "queued": queued, "xray_loaded": "aws_xray_sdk" in sys.modules}))
