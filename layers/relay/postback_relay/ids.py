@@ -68,7 +68,7 @@ def clean_text(value: Any, *, json_objects: bool = False, dunder_names: bool = F
     if (
         not text
         or (len(text) <= _LONGEST_PLACEHOLDER and text.lower() in _PLACEHOLDER_WORDS)
-        or (text[0] in _MACRO_STARTS and is_macro(text, json_objects=json_objects, dunder_names=dunder_names))
+        or is_macro(text, json_objects=json_objects, dunder_names=dunder_names)
     ):
         return None
     return text

@@ -100,7 +100,7 @@ class XRayDaemonStandIn:
 
 
 def _count_http(document: dict[str, Any]) -> int:
-    """Subsegments that recorded an outgoing HTTP call (the patched http.client)."""
+    """Subsegments that recorded an outgoing HTTP call (`observability.http_call`)."""
     own = 1 if "http" in document and document.get("namespace") == "remote" else 0
     return own + sum(_count_http(child) for child in document.get("subsegments", []))
 
