@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from copy import deepcopy
 from functools import cache
 from typing import Any
@@ -136,6 +137,9 @@ def test_retry_function_reports_a_failed_item_when_sqs_is_unreachable(
     monkeypatch.setenv("RELAY_RETRY_QUEUE_URL", "https://sqs.us-east-1.amazonaws.com/123456789012/missing")
     reset_runtime()
     event = sample("retry-sqs.json")
+    body = json.loads(event["Records"][0]["body"])
+    body["received_at_ms"] = int(time.time() * 1000)  # well inside the retry horizon
+    event["Records"][0]["body"] = json.dumps(body)
     result = function("RetryFunction")(event, LocalLambdaContext("RetryFunction", 30))
     assert result == {"batchItemFailures": [{"itemIdentifier": event["Records"][0]["messageId"]}]}
 

@@ -11,7 +11,7 @@ from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
 from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import DeadLetter, RetryMessage
 from postback_relay.queues import RetryQueue
-from postback_relay.runtime import get_delivery
+from postback_relay.runtime import get_delivery, reset_runtime
 from tests.conftest import queue_bodies
 
 CALL = AmplitudeCall(
@@ -63,18 +63,34 @@ def test_out_of_budget_calls_are_queued_without_an_attempt(relay_env: dict[str, 
     assert queued["attempts"] == 0
 
 
-def test_the_last_allowed_attempt_dead_letters(
-    relay_env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_call_still_failing_at_the_horizon_dead_letters(relay_env: dict[str, str], sink: AmplitudeSink) -> None:
     sink.faults = FaultPlan.script(["503"])
     delivery = get_delivery()
-    message = RetryMessage(
-        partner="appsflyer", call=CALL, attempts=delivery.settings.max_attempts - 1, received_at_ms=1
-    )
-    settled = delivery.redeliver(message)
-    assert (settled.status, settled.attempts) == (Status.DEAD_LETTERED, 10)
+    received = delivery.now_ms() - delivery.settings.retry_horizon_s * 1000
+    settled = delivery.redeliver(RetryMessage(partner="appsflyer", call=CALL, attempts=104, received_at_ms=received))
+    assert (settled.status, settled.attempts) == (Status.DEAD_LETTERED, 105)
     [letter] = queue_bodies(relay_env["RELAY_DLQ_URL"])
-    assert (letter["reason"], letter["status"], letter["attempts"]) == ("max_attempts", 503, 10)
+    assert (letter["reason"], letter["status"], letter["attempts"]) == ("max_attempts", 503, 105)
+
+
+def test_the_horizon_is_28_hours_and_attempts_are_not_capped_by_default(relay_env: dict[str, str]) -> None:
+    settings = get_delivery().settings
+    assert (settings.retry_horizon_s, settings.max_attempts) == (28 * 3600, 0)
+
+
+def test_an_attempt_cap_when_set_dead_letters(
+    relay_env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RELAY_MAX_ATTEMPTS", "3")
+    reset_runtime()
+    sink.faults = FaultPlan.script(["503"])
+    delivery = get_delivery()
+    settled = delivery.redeliver(
+        RetryMessage(partner="appsflyer", call=CALL, attempts=2, received_at_ms=delivery.now_ms())
+    )
+    assert (settled.status, settled.attempts) == (Status.DEAD_LETTERED, 3)
+    [letter] = queue_bodies(relay_env["RELAY_DLQ_URL"])
+    assert (letter["reason"], letter["attempts"]) == ("max_attempts", 3)
 
 
 def test_a_retry_delivered_later_is_delivered_once(relay_env: dict[str, str], sink: AmplitudeSink) -> None:
@@ -131,3 +147,45 @@ def test_backoff_doubles_up_to_the_sqs_cap_with_bounded_jitter() -> None:
         assert floor <= delay <= floor * 1.2
     assert backoff_delay_s(1, 30, 100, rng) == 100  # Retry-After longer than the backoff wins
     assert backoff_delay_s(1, 30, 5, rng) >= 30  # a shorter one does not shorten it
+
+
+def test_the_last_retry_lands_on_the_horizon_not_after_it(
+    relay_env: dict[str, str],
+    sink: AmplitudeSink,
+    enqueued: list[tuple[RetryMessage, int]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RELAY_RETRY_BASE_DELAY_S", "30")
+    reset_runtime()
+    sink.faults = FaultPlan.script(["503"])
+    delivery = get_delivery()
+    # 100 s of the horizon left; the back-off at its cap would wait 900 s.
+    received = delivery.now_ms() - (delivery.settings.retry_horizon_s - 100) * 1000
+    message = RetryMessage(partner="appsflyer", call=CALL, attempts=20, received_at_ms=received)
+    assert delivery.redeliver(message).status is Status.QUEUED
+    [(queued, delay)] = enqueued
+    assert 99 <= delay <= 100
+    assert queued.not_before_ms is None
+
+
+def test_retry_after_past_the_horizon_dead_letters_with_why(
+    relay_env: dict[str, str], sink: AmplitudeSink, enqueued: list[tuple[RetryMessage, int]]
+) -> None:
+    sink.faults = FaultPlan.script(["429-retry-after"], retry_after_s=2 * 86400)
+    delivery = get_delivery()
+    message = RetryMessage(partner="appsflyer", call=CALL, attempts=1, received_at_ms=delivery.now_ms())
+    assert delivery.redeliver(message).status is Status.DEAD_LETTERED
+    assert enqueued == []
+    [letter] = queue_bodies(relay_env["RELAY_DLQ_URL"])
+    assert (letter["reason"], letter["status"]) == ("max_attempts", 429)
+    assert "past the retry horizon" in letter["error"]
+
+
+def test_a_replayed_call_gets_a_fresh_horizon(relay_env: dict[str, str], sink: AmplitudeSink) -> None:
+    sink.faults = FaultPlan.script(["503"])
+    delivery = get_delivery()
+    long_ago = delivery.now_ms() - 40 * 3600 * 1000
+    message = RetryMessage(
+        partner="appsflyer", call=CALL, attempts=0, received_at_ms=long_ago, horizon_from_ms=delivery.now_ms()
+    )
+    assert delivery.redeliver(message).status is Status.QUEUED

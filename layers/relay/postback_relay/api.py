@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,8 +30,13 @@ _ANSWER_MARGIN_MS = 300
 LambdaHandler = Callable[[dict[str, Any], LambdaContext], dict[str, Any]]
 
 
-def json_response(status: int, body: dict[str, Any]) -> Response[str]:
-    return Response(status_code=status, content_type="application/json", body=json.dumps(body))
+# Retry-After on a 503 we answer because SQS could not take the postback.
+QUEUE_RETRY_AFTER_S = 30
+
+
+def json_response(status: int, body: dict[str, Any], retry_after_s: int | None = None) -> Response[str]:
+    headers = {"Retry-After": str(retry_after_s)} if retry_after_s is not None else None
+    return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers)
 
 
 def _budget_s(context: LambdaContext | None) -> float:
@@ -42,6 +48,9 @@ def _budget_s(context: LambdaContext | None) -> float:
 
 def _receive(app: APIGatewayHttpResolver, adapter: PartnerAdapter) -> Response[str]:
     """Authenticate, read, map, attempt, answer: the same for every partner."""
+    # One deadline for the whole invocation, from its start: secrets, idempotency, archive and the
+    # Amplitude attempt all come out of it; what does not fit is queued, never answered late.
+    deadline = time.monotonic() + _budget_s(app.lambda_context)
     event = app.current_event
     settings = get_settings()
     check_source(event, settings.allowed_networks)
@@ -52,7 +61,7 @@ def _receive(app: APIGatewayHttpResolver, adapter: PartnerAdapter) -> Response[s
         adapter,
         raw,
         delivery=get_delivery(),
-        budget_s=_budget_s(app.lambda_context),
+        deadline=deadline,
         idempotency=get_idempotency(),
         archive=get_archive(),
         context=app.lambda_context,
@@ -67,7 +76,7 @@ def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
     def refuse(error: RelayError) -> Response[str]:
         logger.info("postback refused", extra={"partner": partner, "status": error.status, "code": error.code})
         count("rejected", partner)
-        return json_response(error.status, error.body())
+        return json_response(error.status, error.body(), error.retry_after_s)
 
     @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]
     def misconfigured(error: ConfigurationError) -> Response[str]:
@@ -78,7 +87,9 @@ def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
     def queue_unavailable(error: Exception) -> Response[str]:
         # We could not take ownership of the postback: say so, so the partner can resend.
         logger.exception("retry queue unavailable", extra={"partner": partner})
-        return json_response(503, {"error": "the relay could not queue this postback; resend it later"})
+        return json_response(
+            503, {"error": "the relay could not queue this postback; resend it later"}, QUEUE_RETRY_AFTER_S
+        )
 
 
 def _answer(model: type[BaseModel], description: str) -> OpenAPIResponse:
@@ -92,11 +103,14 @@ POSTBACK_RESPONSES: dict[int, OpenAPIResponse] = {
     400: _answer(ErrorAnswer, "Malformed postback (bad JSON, shape limits, unknown event kind)"),
     401: _answer(ErrorAnswer, "Missing or wrong relay token"),
     403: _answer(ErrorAnswer, "Source address outside the partner's allowed ranges"),
-    409: _answer(ErrorAnswer, "The same postback is being processed right now"),
     413: _answer(ErrorAnswer, "Body too large"),
     415: _answer(ErrorAnswer, "Content type other than JSON or form"),
     422: _answer(ErrorAnswer, "Undeliverable: no usable device id for its platform and no user id"),
-    503: _answer(ErrorAnswer, "Could not be queued: not accepted, resend later"),
+    503: _answer(
+        ErrorAnswer,
+        "Not accepted, resend after Retry-After: the queue or the secret store was unavailable,"
+        " or the same postback is being processed right now",
+    ),
 }
 
 

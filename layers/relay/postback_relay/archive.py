@@ -8,18 +8,18 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
+
+from .aws import client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
-@lru_cache(maxsize=1)
 def s3_client() -> S3Client:
-    import boto3
-
-    return boto3.client("s3")
+    # Short timeouts, one try: a slow S3 must not push the partner's answer past its deadline.
+    s3: S3Client = client("s3", "archive")
+    return s3
 
 
 @dataclass(frozen=True)
@@ -55,9 +55,9 @@ class Archive:
         day = since
         while day <= until:
             prefix = f"{self.prefix}/partner={partner}/date={day.isoformat()}/"
-            pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)
-            for page in pages:
+            s3: S3Client = client("s3", "tooling")  # replay reads: an operator's command, not the hot path
+            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                 for entry in page.get("Contents", []):
-                    body = s3_client().get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read()
+                    body = s3.get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read()
                     yield ArchivedPostback(**json.loads(gzip.decompress(body)))
             day += timedelta(days=1)

@@ -31,7 +31,11 @@ class Settings(BaseModel):
     retry_queue_url: str = Field(default="", alias="RELAY_RETRY_QUEUE_URL")
     dlq_url: str = Field(default="", alias="RELAY_DLQ_URL")
     retry_base_delay_s: float = Field(default=30.0, ge=0, alias="RELAY_RETRY_BASE_DELAY_S")
-    max_attempts: int = Field(default=10, ge=1, alias="RELAY_MAX_ATTEMPTS")
+    # Retries go on until the call has been owed this long (from its receipt, or from its replay):
+    # an Amplitude outage of a whole day heals with no operator, then the DLQ (`max_attempts`).
+    retry_horizon_s: int = Field(default=28 * 3600, ge=60, alias="RELAY_RETRY_HORIZON_S")
+    # An optional cap on attempts as well (0: the horizon alone decides).
+    max_attempts: int = Field(default=0, ge=0, alias="RELAY_MAX_ATTEMPTS")
 
     # The partner is waiting: the immediate attempt must fit well inside its ~2 s timeout.
     sync_budget_ms: int = Field(default=800, ge=0, alias="RELAY_SYNC_BUDGET_MS")

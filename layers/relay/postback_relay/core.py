@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -77,12 +78,13 @@ def accept_postback(
     raw: RawPostback,
     *,
     delivery: Delivery,
-    budget_s: float,
+    deadline: float,
     idempotency: Idempotency | NoIdempotency,
     archive: Archive | None = None,
     context: LambdaContext | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Parse, map, then once per postback: archive, attempt within `budget_s`, queue the rest.
+    """Parse, map, then once per postback: archive, attempt until `deadline` (a time.monotonic()
+    instant shared with everything else this invocation does), queue the rest.
 
     Returns the HTTP status and body; a resend gets the first answer. Raises RelayError for bad input.
     """
@@ -94,6 +96,7 @@ def accept_postback(
         count("received", adapter.name)
         if archive is not None:
             _archive(archive, adapter.name, raw, postback_id, delivery.now_ms())
+        budget_s = max(0.0, deadline - time.monotonic())  # what idempotency and the archive left
         accepted = Accepted(postback_id, delivery.deliver_postback(adapter.name, calls, budget_s))
         # One line per postback; no ids, only what on-call needs to follow it.
         logger.info(
@@ -110,7 +113,7 @@ def accept_postback(
         )
         return {"status": accepted.http_status, "body": accepted.body()}
 
-    answer = idempotency.once(f"{adapter.name}:{postback_id}", deliver_once, context)
+    answer = idempotency.once(f"{adapter.name}:{postback_id}", deliver_once, context, adapter.name)
     return int(answer["status"]), dict(answer["body"])
 
 

@@ -2,13 +2,19 @@
 
 `Delivery.settle` is the one place that decides what happens after an attempt at Amplitude, for
 the partner-facing handlers and the retry consumer alike:
-delivered → done; retryable → retry queue with backoff (or the DLQ once attempts run out);
+delivered → done; retryable → retry queue with backoff, until the retry horizon (RELAY_RETRY_HORIZON_S,
+28 h by default, from the receipt or the replay) has passed, then the DLQ (`max_attempts`);
 rejected → DLQ with the reason. Nothing accepted is ever dropped: if SQS itself fails, the error
 propagates (the partner gets 503 and can resend; the consumer reports a batch item failure).
+
+SQS delays a message by 900 s at most; a longer wait (back-off at its cap is 900 s, but a
+`Retry-After` may be any length) travels as `not_before_ms`, and the consumer sends the message on
+again, hop by hop, until it is due. Each hop is a new SQS message, so a new idempotency key.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +25,7 @@ from .amplitude.client import AmplitudeClient, Outcome, Verdict
 from .config import Settings
 from .mapping import AmplitudeCall
 from .messages import DeadLetter, DeadLetterReason, RetryMessage
-from .observability import count, logger
+from .observability import count, logger, observe_max
 from .queues import MAX_SQS_DELAY_S, DeadLetterQueue, RetryQueue
 
 # Below this, an attempt cannot finish in time: queue the call instead of starting it.
@@ -88,11 +94,18 @@ class Delivery:
 
     def redeliver(self, message: RetryMessage) -> Settled:
         """One attempt from the retry consumer (no partner waiting: the longer timeout)."""
-        if message.not_before_ms is not None and message.not_before_ms > self.now_ms():
+        now_ms = self.now_ms()
+        if message.not_before_ms is not None and message.not_before_ms > now_ms:
             return self._requeue_until_due(message)
+        # How long the oldest owed call has waited since its postback arrived: the retry-age alarm.
+        observe_max("retry_age_seconds", message.partner, max(0, now_ms - message.received_at_ms) / 1000)
         outcome = self.client.send(message.call, timeout_s=self.settings.retry_timeout_s)
         count("retried", message.partner)
         return self.settle(message, outcome)
+
+    def horizon_end_ms(self, message: RetryMessage) -> int:
+        start = message.horizon_from_ms if message.horizon_from_ms is not None else message.received_at_ms
+        return start + self.settings.retry_horizon_s * 1000
 
     def settle(self, message: RetryMessage, outcome: Outcome, attempted: bool = True) -> Settled:
         attempts = message.attempts + (1 if attempted else 0)
@@ -102,38 +115,33 @@ class Delivery:
             logger.debug("delivered", extra={**log, "attempts": attempts, "status": outcome.status})
             count("delivered", message.partner)
             return Settled(call, Status.DELIVERED, attempts, outcome.status)
-        if outcome.verdict is Verdict.REJECTED or attempts >= self.settings.max_attempts:
-            reason = DeadLetterReason.REJECTED if outcome.verdict is Verdict.REJECTED else DeadLetterReason.MAX_ATTEMPTS
-            self.dead_letters.put(
-                DeadLetter(
-                    reason=reason,
-                    status=outcome.status,
-                    error=outcome.error,
-                    attempts=attempts,
-                    partner=message.partner,
-                    call=call,
-                    received_at_ms=message.received_at_ms,
-                    dead_lettered_at_ms=self.now_ms(),
-                )
-            )
-            count("dead_lettered", message.partner)
-            logger.warning(
-                "dead-lettered",
-                extra={**log, "reason": reason, "attempts": attempts, "status": outcome.status},
-            )
-            return Settled(call, Status.DEAD_LETTERED, attempts, outcome.status, outcome.error)
+        if outcome.verdict is Verdict.REJECTED:
+            return self._dead_letter(message, outcome, attempts, DeadLetterReason.REJECTED, outcome.error)
+        now_ms = self.now_ms()
+        horizon_end_ms = self.horizon_end_ms(message)
+        capped = self.settings.max_attempts > 0 and attempts >= self.settings.max_attempts
+        if capped or (attempted and now_ms >= horizon_end_ms):
+            return self._dead_letter(message, outcome, attempts, DeadLetterReason.MAX_ATTEMPTS, outcome.error)
 
         delay = (
             backoff_delay_s(attempts, self.settings.retry_base_delay_s, outcome.retry_after_s, self.rng)
             if attempted
             else 0.0
         )
+        due_ms = now_ms + int(delay * 1000)
+        if due_ms > horizon_end_ms:
+            if outcome.retry_after_s is not None and now_ms + outcome.retry_after_s * 1000 > horizon_end_ms:
+                # Amplitude asks us to wait past the horizon: honour it by not sending, and say why.
+                error = f"Retry-After {outcome.retry_after_s:.0f}s reaches past the retry horizon"
+                return self._dead_letter(message, outcome, attempts, DeadLetterReason.MAX_ATTEMPTS, error)
+            # The last attempt lands on the horizon itself rather than after it.
+            due_ms, delay = horizon_end_ms, (horizon_end_ms - now_ms) / 1000
         queued = message.model_copy(
             update={
                 "attempts": attempts,
                 "last_status": outcome.status,
                 "last_error": outcome.error,
-                "not_before_ms": self.now_ms() + int(delay * 1000) if delay > MAX_SQS_DELAY_S else None,
+                "not_before_ms": due_ms if delay > MAX_SQS_DELAY_S else None,
             }
         )
         self.retry_queue.put(queued, delay_s=min(MAX_SQS_DELAY_S, round(delay)))
@@ -144,8 +152,39 @@ class Delivery:
         )
         return Settled(call, Status.QUEUED, attempts, outcome.status, outcome.error)
 
+    def _dead_letter(
+        self, message: RetryMessage, outcome: Outcome, attempts: int, reason: DeadLetterReason, error: str | None
+    ) -> Settled:
+        self.dead_letters.put(
+            DeadLetter(
+                reason=reason,
+                status=outcome.status,
+                error=error,
+                attempts=attempts,
+                partner=message.partner,
+                call=message.call,
+                received_at_ms=message.received_at_ms,
+                dead_lettered_at_ms=self.now_ms(),
+            )
+        )
+        count("dead_lettered", message.partner)
+        logger.warning(
+            "dead-lettered",
+            extra={
+                "partner": message.partner,
+                "endpoint": message.call.endpoint,
+                "insert_id": message.call.insert_id,
+                "reason": reason,
+                "attempts": attempts,
+                "status": outcome.status,
+            },
+        )
+        return Settled(message.call, Status.DEAD_LETTERED, attempts, outcome.status, error)
+
     def _requeue_until_due(self, message: RetryMessage) -> Settled:
+        """Not due yet (a wait past SQS's 900 s cap): the same call on a new message, a hop nearer.
+        The new message has its own SQS id, hence its own idempotency key: it will be attempted."""
         assert message.not_before_ms is not None
         wait_s = (message.not_before_ms - self.now_ms()) / 1000
-        self.retry_queue.put(message, delay_s=round(min(wait_s, MAX_SQS_DELAY_S)))
+        self.retry_queue.put(message, delay_s=min(MAX_SQS_DELAY_S, math.ceil(wait_s)))
         return Settled(message.call, Status.QUEUED, message.attempts, message.last_status, message.last_error)

@@ -10,11 +10,15 @@ class RelayError(Exception):
 
     status: int = 400
     code: str = "bad_request"
+    # Set on answers a partner should retry after a while (503): sent as the Retry-After header.
+    retry_after_s: int | None = None
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, *, retry_after_s: int | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        if retry_after_s is not None:
+            self.retry_after_s = retry_after_s
 
     def body(self) -> dict[str, Any]:
         return {"error": self.message, "code": self.code, **self.details}
@@ -48,3 +52,19 @@ class Undeliverable(RelayError):
     """The postback parsed, but nothing in it lets Amplitude attribute a user (422)."""
 
     status, code = 422, "undeliverable"
+
+
+class InProgress(RelayError):
+    """The same postback is being processed right now (a concurrent resend): resend it shortly.
+    503, not 409: partners retry a 5xx, while a 4xx tells them to give up."""
+
+    status, code = 503, "in_progress"
+    # An in-progress record expires with the invocation holding it (the function timeout, 5 s).
+    retry_after_s = 5
+
+
+class DependencyUnavailable(RelayError):
+    """Something the relay needs to accept a postback safely is down: nothing was accepted (503)."""
+
+    status, code = 503, "dependency_unavailable"
+    retry_after_s = 10

@@ -1,12 +1,17 @@
 """Nothing twice: Powertools idempotency on DynamoDB.
 
 A partner's resend of a postback (same partner event id, or same content) maps to the same key:
-the first answer is replayed and nothing is sent again. The retry consumer keys each attempt by
-(insert_id, attempt), so an SQS redelivery after a crashed batch does not send again either.
+the first answer is replayed and nothing is sent again. The retry consumer keys each SQS message
+by its message id, so an SQS redelivery after a crashed batch does not send again either.
 
-Failure modes err toward at-least-once: an exception deletes the in-progress record (a resend is
-processed), and a record left in progress by a timed-out invocation expires with that invocation's
-remaining time (registered from the Lambda context), so the postback is never refused forever.
+Failure modes err toward at-least-once, never toward a loss (docs/delivery.md):
+- an exception in the work deletes the in-progress record (a resend is processed);
+- a record left in progress by a timed-out invocation expires with that invocation's remaining time
+  (registered from the Lambda context), so the postback is never refused for long; meanwhile a
+  concurrent resend is answered 503 with Retry-After, which partners retry;
+- the table itself unavailable (throttled, down, slow past its timeouts): the work is done anyway and
+  counted (`idempotency_unavailable`). HTTP V2 events still de-duplicate on their insert_id at
+  Amplitude; a partner resend in that window may repeat an /attribution or /identify call.
 """
 
 from __future__ import annotations
@@ -16,15 +21,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from .errors import RelayError
+from .aws import boto_config
+from .errors import InProgress
+from .observability import count, logger
 
 Result = dict[str, Any]
 
-
-class AlreadyInProgress(RelayError):
-    """The same postback is being processed right now (a concurrent resend): try again shortly."""
-
-    status, code = 409, "in_progress"
+AlreadyInProgress = InProgress  # the name this module has always exported
 
 
 class Idempotency:
@@ -39,7 +42,8 @@ class Idempotency:
         self.config = IdempotencyConfig(
             event_key_jmespath="key", raise_on_no_idempotency_key=True, expires_after_seconds=ttl_s
         )
-        persistence = DynamoDBPersistenceLayer(table_name=table_name)
+        # Short timeouts (aws.py): a slow table must not hold the partner's answer past its deadline.
+        persistence = DynamoDBPersistenceLayer(table_name=table_name, boto_config=boto_config("hot_path"))
 
         @idempotent_function(  # type: ignore[untyped-decorator]
             data_keyword_argument="request", persistence_store=persistence, config=self.config
@@ -49,22 +53,58 @@ class Idempotency:
 
         self._run_once = run_once
 
-    def once(self, key: str, work: Callable[[], Result], context: LambdaContext | None) -> Result:
+    def once(
+        self, key: str, work: Callable[[], Result], context: LambdaContext | None, partner: str | None = None
+    ) -> Result:
         """`work()` the first time `key` is seen within the TTL; its stored result afterwards."""
         if context is not None:
             # In-progress records expire with this invocation, not after the whole TTL.
             self.config.register_lambda_context(context)
-        from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
+        from aws_lambda_powertools.utilities.idempotency.exceptions import (
+            IdempotencyAlreadyInProgressError,
+            IdempotencyPersistenceLayerError,
+        )
 
+        run = _TrackedWork(work)
         try:
-            result: Result = self._run_once(request={"key": key}, work=work)
+            result: Result = self._run_once(request={"key": key}, work=run)
         except IdempotencyAlreadyInProgressError as error:
-            raise AlreadyInProgress("this postback is already being processed; resend it later") from error
+            raise InProgress("this postback is already being processed; resend it later") from error
+        except IdempotencyPersistenceLayerError as error:
+            if run.failure is not None:
+                raise run.failure from None  # the work's own error, not the table's: answer that
+            count("idempotency_unavailable", partner)
+            logger.warning(
+                "idempotency store unavailable: processing without it",
+                extra={"partner": partner, "error_type": type(error.__cause__ or error).__name__},
+            )
+            # Done before the table failed (saving the result): never do it twice.
+            return run.result if run.result is not None else run()
         return result
+
+
+class _TrackedWork:
+    """The work, remembering whether it ran and how it ended, so a table failure around it is never
+    taken for a reason to run it again."""
+
+    def __init__(self, work: Callable[[], Result]) -> None:
+        self._work = work
+        self.result: Result | None = None
+        self.failure: BaseException | None = None
+
+    def __call__(self) -> Result:
+        try:
+            self.result = self._work()
+        except BaseException as error:
+            self.failure = error
+            raise
+        return self.result
 
 
 class NoIdempotency:
     """Used where no table is configured (unit tests of other parts): every call does the work."""
 
-    def once(self, key: str, work: Callable[[], Result], context: LambdaContext | None) -> Result:
+    def once(
+        self, key: str, work: Callable[[], Result], context: LambdaContext | None, partner: str | None = None
+    ) -> Result:
         return work()

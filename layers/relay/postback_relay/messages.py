@@ -10,7 +10,11 @@ from .mapping import AmplitudeCall
 
 
 class RetryMessage(BaseModel):
-    """One Amplitude call still owed. `attempts` counts the attempts already made."""
+    """One Amplitude call still owed. `attempts` counts the attempts already made.
+
+    Each SQS message carrying one is a delivery of its own: the consumer keys its idempotency by the
+    SQS message id, so a requeue hop or a replay (a new message) is attempted, while an SQS
+    redelivery of the same message (after a crashed batch) is not sent twice."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -18,6 +22,9 @@ class RetryMessage(BaseModel):
     call: AmplitudeCall
     attempts: int = Field(default=0, ge=0)
     received_at_ms: int
+    # Where the retry horizon is counted from: the receipt, unless an operator replayed the call
+    # (a replay starts a fresh horizon; `received_at_ms` keeps the receipt for the age metric).
+    horizon_from_ms: int | None = None
     # Delays longer than SQS's 900 s cap: the consumer re-enqueues until this instant.
     not_before_ms: int | None = None
     last_status: int | None = None
@@ -26,7 +33,7 @@ class RetryMessage(BaseModel):
 
 class DeadLetterReason(StrEnum):
     REJECTED = "rejected"  # Amplitude answered 4xx: resending unchanged cannot succeed
-    MAX_ATTEMPTS = "max_attempts"  # still retryable after RELAY_MAX_ATTEMPTS
+    MAX_ATTEMPTS = "max_attempts"  # still retryable at the retry horizon (or after RELAY_MAX_ATTEMPTS)
     UNREADABLE = "unreadable_message"  # a retry-queue message we could not parse
     REDRIVEN = "redriven"  # SQS moved it after repeated consumer failures (no reason recorded)
 

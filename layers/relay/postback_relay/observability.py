@@ -26,6 +26,16 @@ def count(metric: str, partner: str | None, value: float = 1) -> None:
         _pending[partner or "unknown"][metric] += value
 
 
+_maxima: defaultdict[str, dict[str, float]] = defaultdict(dict)
+
+
+def observe_max(metric: str, partner: str | None, seconds: float) -> None:
+    """Keep the largest value of a per-partner duration (seconds) seen in this invocation."""
+    with _pending_lock:
+        values = _maxima[partner or "unknown"]
+        values[metric] = max(seconds, values.get(metric, seconds))
+
+
 _emitters: dict[str, Any] = {}
 
 
@@ -46,11 +56,15 @@ def flush_metrics() -> None:
 
     with _pending_lock:
         pending = {partner: dict(values) for partner, values in _pending.items()}
+        maxima = {partner: dict(values) for partner, values in _maxima.items()}
         _pending.clear()
-    for partner, values in pending.items():
+        _maxima.clear()
+    for partner in pending.keys() | maxima.keys():
         metrics = _emitter(partner)
-        for name, value in values.items():
+        for name, value in pending.get(partner, {}).items():
             metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        for name, value in maxima.get(partner, {}).items():
+            metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
         metrics.flush_metrics()
 
 

@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from .aws import client
+from .aws import reset_clients as reset_aws_clients
 from .config import ConfigurationError, get_settings
 from .messages import DeadLetter, RetryMessage
 
@@ -20,15 +21,14 @@ if TYPE_CHECKING:
 MAX_SQS_DELAY_S = 900
 
 
-@lru_cache(maxsize=1)
 def sqs_client() -> SQSClient:
-    import boto3
-
-    return boto3.client("sqs")
+    # The sends that make a postback ours: a few quick tries, bounded (aws.py).
+    sqs: SQSClient = client("sqs", "must_succeed")
+    return sqs
 
 
 def reset_clients() -> None:
-    sqs_client.cache_clear()
+    reset_aws_clients()
 
 
 @dataclass(frozen=True)

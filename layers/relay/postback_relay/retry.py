@@ -40,12 +40,15 @@ def redeliver_record(record: SQSRecord, lambda_context: LambdaContext | None = N
             )
         )
         return
-    # Keyed by attempt: an SQS redelivery of this very message (after a crashed batch) is not sent
-    # twice, while the next scheduled retry of the same call is a new attempt.
+    # Keyed by the SQS message: a redelivery of this very message (after a crashed batch) is not sent
+    # twice, while a requeue hop, the next scheduled retry or a `dlq replay` of the same call is a
+    # new message, so a new delivery. (Keyed by insert_id and attempt count instead, a hop or a
+    # second replay found its key already completed and was acknowledged without being sent.)
     get_idempotency().once(
-        f"retry:{message.call.insert_id}#{message.attempts}",
+        f"retry:{record.message_id}",
         lambda: {"status": delivery.redeliver(message).status.value},
         lambda_context,
+        message.partner,
     )
 
 

@@ -7,12 +7,11 @@ from typing import TYPE_CHECKING
 
 from .amplitude.client import AmplitudeClient
 from .archive import Archive
-from .archive import s3_client as archive_s3_client
 from .config import get_settings, reset_settings
 from .delivery import Delivery
 from .idempotency import Idempotency, NoIdempotency
 from .queues import DeadLetterQueue, RetryQueue, reset_clients
-from .secrets import amplitude_api_key
+from .secrets import amplitude_api_key, reset_providers
 
 if TYPE_CHECKING:
     from .tracker.service import Tracker
@@ -68,6 +67,6 @@ def reset_runtime() -> None:
     from .tracker.store import dynamodb as tracker_dynamodb
 
     tracker_dynamodb.cache_clear()
-    archive_s3_client.cache_clear()
     reset_settings()
     reset_clients()
+    reset_providers()

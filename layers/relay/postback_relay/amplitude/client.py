@@ -23,6 +23,7 @@ import certifi
 import urllib3
 
 from postback_relay.config import ConfigurationError
+from postback_relay.errors import DependencyUnavailable
 from postback_relay.mapping import AmplitudeCall
 from postback_relay.observability import http_call
 
@@ -118,7 +119,12 @@ class AmplitudeClient:
         return urllib3.connection_from_url(self.base_url, maxsize=10, retries=False, **tls)
 
     def send(self, call: AmplitudeCall, timeout_s: float) -> Outcome:
-        form, json_body = encode(call, self._api_key(call.api_key_ref))
+        try:
+            api_key = self._api_key(call.api_key_ref)
+        except DependencyUnavailable:
+            # The secret store is throttled or down: the call waits on the retry queue for it.
+            return Outcome(Verdict.RETRYABLE, None, "not attempted: the Amplitude key could not be read")
+        form, json_body = encode(call, api_key)
         if form is not None:
             body, headers = urlencode(form).encode(), _FORM_HEADERS
         else:
