@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,9 @@ import pytest
 from moto import mock_aws
 
 from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.local.stack import LocalStack
+from postback_relay.messages import DeadLetter
+from postback_relay.queues import DeadLetterQueue
 from postback_relay.runtime import reset_runtime
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,3 +98,30 @@ def queue_bodies(url: str) -> list[dict[str, Any]]:
         for message in messages:
             bodies.append(json.loads(message["Body"]))
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+@contextmanager
+def stack_with_stand_in(
+    state_file: Path, environment: dict[str, str] | None = None, **options: Any
+) -> Iterator[tuple[LocalStack, AmplitudeSink]]:
+    """The local stack (`serve`) on a free port, sending to a strict loopback stand-in for Amplitude."""
+    with (
+        AmplitudeSink(api_key=API_KEY) as sink,
+        LocalStack(
+            ROOT / "template.yaml",
+            port=0,
+            amplitude_url=sink.url,
+            state_file=state_file,
+            environment={"AMPLITUDE_API_KEY": API_KEY, "RELAY_TOKEN": TOKEN, **(environment or {})},
+            **options,
+        ) as stack,
+    ):
+        yield stack, sink
+
+
+def dead_letters_of(stack: LocalStack) -> list[DeadLetter]:
+    """Every letter on the stack's DLQ, left in place."""
+    queue = DeadLetterQueue(stack.queue_urls["DeadLetterQueue"])
+    messages = list(queue.drain())
+    queue.release([message.receipt_handle for message in messages])
+    return [DeadLetter.from_queue_body(message.body, now_ms=0) for message in messages]

@@ -22,8 +22,7 @@ from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
 from postback_relay.local.stack import LocalStack
 from postback_relay.local.template import Handler
 from postback_relay.messages import DeadLetter
-from postback_relay.queues import DeadLetterQueue
-from tests.conftest import API_KEY, ROOT, TOKEN, fixture_json
+from tests.conftest import TOKEN, dead_letters_of, fixture_json, stack_with_stand_in
 
 SEED = 20261123
 # 1,200 postbacks make about 2,200 Amplitude calls before faults and resends; moto's DynamoDB
@@ -105,25 +104,15 @@ def killed_mid_batch(rng: random.Random, kills: Counter[str]) -> Any:
 
 @pytest.fixture
 def chaos(tmp_path: Path) -> Iterator[tuple[LocalStack, AmplitudeSink]]:
-    with (
-        AmplitudeSink(api_key=API_KEY) as sink,
-        LocalStack(
-            ROOT / "template.yaml",
-            port=0,
-            amplitude_url=sink.url,
-            state_file=tmp_path / "serve.json",
-            environment={
-                "AMPLITUDE_API_KEY": API_KEY,
-                "RELAY_TOKEN": TOKEN,
-                "RELAY_RETRY_BASE_DELAY_S": "0",
-                "RELAY_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
-                "RELAY_SYNC_BUDGET_MS": "1500",
-                "AMPLITUDE_RETRY_TIMEOUT_S": "2",
-                "POWERTOOLS_LOG_LEVEL": "WARNING",
-            },
-        ) as stack,
-    ):
-        yield stack, sink
+    environment = {
+        "RELAY_RETRY_BASE_DELAY_S": "0",
+        "RELAY_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
+        "RELAY_SYNC_BUDGET_MS": "1500",
+        "AMPLITUDE_RETRY_TIMEOUT_S": "2",
+        "POWERTOOLS_LOG_LEVEL": "WARNING",
+    }
+    with stack_with_stand_in(tmp_path / "serve.json", environment) as pair:
+        yield pair
 
 
 def test_nothing_lost_nothing_twice_under_chaos(chaos: tuple[LocalStack, AmplitudeSink]) -> None:
@@ -177,10 +166,7 @@ def test_nothing_lost_nothing_twice_under_chaos(chaos: tuple[LocalStack, Amplitu
 
 
 def dead_letters(stack: LocalStack) -> list[DeadLetter]:
-    queue = DeadLetterQueue(stack.queue_urls["DeadLetterQueue"])
-    messages = list(queue.drain())
-    queue.release([message.receipt_handle for message in messages])
-    return [DeadLetter.from_queue_body(message.body, now_ms=0) for message in messages]
+    return dead_letters_of(stack)
 
 
 def replay_dead_letters(stack: LocalStack) -> None:

@@ -13,10 +13,8 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.stack import LocalStack
 from postback_relay.openapi import spec_json
-from tests.conftest import API_KEY, ROOT, TOKEN
+from tests.conftest import ROOT, TOKEN, stack_with_stand_in
 
 SPEC_FILE = ROOT / "docs" / "openapi.json"
 schema = schemathesis.openapi.from_dict(json.loads(SPEC_FILE.read_text()))
@@ -25,16 +23,7 @@ schema = schemathesis.openapi.from_dict(json.loads(SPEC_FILE.read_text()))
 @pytest.fixture(scope="module")
 def relay(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     state = Path(tmp_path_factory.mktemp("fuzz")) / "serve.json"
-    with (
-        AmplitudeSink(api_key=API_KEY) as sink,
-        LocalStack(
-            ROOT / "template.yaml",
-            port=0,
-            amplitude_url=sink.url,
-            state_file=state,
-            environment={"AMPLITUDE_API_KEY": API_KEY, "RELAY_TOKEN": TOKEN, "RELAY_RETRY_BASE_DELAY_S": "0"},
-        ) as stack,
-    ):
+    with stack_with_stand_in(state, {"RELAY_RETRY_BASE_DELAY_S": "0"}) as (stack, _):
         yield stack.url
 
 

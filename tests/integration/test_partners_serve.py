@@ -12,7 +12,7 @@ import requests
 
 from postback_relay.local.amplitude_sink import AmplitudeSink
 from postback_relay.local.stack import LocalStack
-from tests.conftest import API_KEY, ROOT, TOKEN, fixture_json
+from tests.conftest import TOKEN, fixture_json, stack_with_stand_in
 
 IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
 ANDROID_GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"
@@ -125,18 +125,8 @@ CASES: list[tuple[str, str, str, dict[str, Any], dict[str, str]]] = [
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, AmplitudeSink]]:
-    state = Path(tmp_path_factory.mktemp("serve")) / "serve.json"
-    with (
-        AmplitudeSink(api_key=API_KEY) as sink,
-        LocalStack(
-            ROOT / "template.yaml",
-            port=0,
-            amplitude_url=sink.url,
-            state_file=state,
-            environment={"AMPLITUDE_API_KEY": API_KEY, "RELAY_TOKEN": TOKEN},
-        ) as local,
-    ):
-        yield local, sink
+    with stack_with_stand_in(Path(tmp_path_factory.mktemp("serve")) / "serve.json") as pair:
+        yield pair
 
 
 def send(local: LocalStack, route: str, method: str, postback: dict[str, Any]) -> requests.Response:

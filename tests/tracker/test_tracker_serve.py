@@ -17,7 +17,7 @@ import requests
 
 from postback_relay.local.amplitude_sink import AmplitudeSink
 from postback_relay.local.stack import LocalStack
-from tests.conftest import API_KEY, ROOT, TOKEN
+from tests.conftest import stack_with_stand_in
 
 IPHONE_SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -34,16 +34,7 @@ _STACK_VARIABLES = ("AWS_ENDPOINT_URL", "RELAY_DLQ_URL", "RELAY_RETRY_QUEUE_URL"
 @pytest.fixture(scope="module")
 def tracker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, AmplitudeSink, Path]]:
     state = Path(tmp_path_factory.mktemp("tracker")) / "serve.json"
-    with (
-        AmplitudeSink(api_key=API_KEY) as sink,
-        LocalStack(
-            ROOT / "template.yaml",
-            port=0,
-            amplitude_url=sink.url,
-            state_file=state,
-            environment={"AMPLITUDE_API_KEY": API_KEY, "RELAY_TOKEN": TOKEN},
-        ) as stack,
-    ):
+    with stack_with_stand_in(state) as (stack, sink):
         yield stack, sink, state
 
 

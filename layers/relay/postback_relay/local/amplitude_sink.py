@@ -10,6 +10,9 @@ Used by `postback-relay serve` (the local Amplitude when AMPLITUDE_API_URL is un
 integration / chaos tests, which inject 429 / 5xx / dropped connections through a `FaultPlan`.
 
 Introspection: `GET /_sink/received` (JSON of everything accepted and rejected) and `GET /health`.
+An outage on demand: `POST /_sink/outage` with `{"seconds": N, "status": 503}` (or 429, 500, with an
+optional `"retry_after_s"`) fails every ingestion request for N seconds of the stack's clock (virtual
+under `serve --virtual-clock`); `DELETE /_sink/outage` ends it.
 """
 
 from __future__ import annotations
@@ -300,6 +303,9 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "GET" and path == "/_sink/received":
             self._send_json(200, sink.snapshot())
             return
+        if path == "/_sink/outage" and method in ("POST", "DELETE", "GET"):
+            self._outage(method, body)
+            return
 
         routes: dict[str, tuple[Endpoint, tuple[str, ...]]] = {
             "/attribution": ("attribution", ("POST",)),
@@ -317,7 +323,7 @@ class _Handler(BaseHTTPRequestHandler):
 
         sink._count_request()
         # Faults are decided before any validation or ingestion: a faulted request records nothing.
-        fault = sink.faults.next(endpoint)
+        fault = sink.outage_fault() or sink.faults.next(endpoint)
         if fault.kind != "ok":
             self._send_fault(fault)
             return
@@ -391,6 +397,22 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_text(self, status: int, text: str) -> None:
         self._send(status, text.encode(), "text/plain; charset=utf-8")
+
+    def _outage(self, method: str, body: bytes) -> None:
+        sink = self.server.sink
+        if method == "POST":
+            try:
+                spec = json.loads(body or b"{}")
+                seconds = float(spec["seconds"])
+                status = int(spec.get("status", 503))
+                retry_after = spec.get("retry_after_s")
+                sink.start_outage(seconds, status, None if retry_after is None else int(retry_after))
+            except (ValueError, KeyError, TypeError) as error:
+                self._send_json(400, {"error": f"expected {{'seconds': N, 'status': 429|500|503}}: {error}"})
+                return
+        elif method == "DELETE":
+            sink.end_outage()
+        self._send_json(200, sink.outage_state())
 
     def _send_fault(self, fault: Fault) -> None:
         if fault.kind == "slow":
@@ -765,6 +787,35 @@ class AmplitudeSink:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.stopping = threading.Event()  # cuts "slow" faults short when the sink stops
+        # A timed outage (start_outage): until this instant of the clock, every request gets `_outage`.
+        self._outage_until_s = 0.0
+        self._outage = Fault("503")
+
+    # ------------------------------------------------------------------------------- outages
+
+    def start_outage(self, seconds: float, status: int = 503, retry_after_s: int | None = None) -> None:
+        """Fail every ingestion request for `seconds` of the clock (time.time: virtual under
+        `serve --virtual-clock`) with `status` (429, 500 or 503), with Retry-After if given."""
+        kinds: dict[int, FaultKind] = {429: "429", 500: "500", 503: "503"}
+        if status not in kinds or seconds < 0:
+            raise ValueError(f"an outage answers 429, 500 or 503 for N >= 0 seconds, not {status} for {seconds}")
+        kind: FaultKind = "429-retry-after" if status == 429 and retry_after_s is not None else kinds[status]
+        with self._lock:
+            self._outage = Fault(kind, retry_after_s or 1)
+            self._outage_until_s = time.time() + seconds
+
+    def end_outage(self) -> None:
+        with self._lock:
+            self._outage_until_s = 0.0
+
+    def outage_fault(self) -> Fault | None:
+        with self._lock:
+            return self._outage if time.time() < self._outage_until_s else None
+
+    def outage_state(self) -> dict[str, Any]:
+        with self._lock:
+            left = max(0.0, self._outage_until_s - time.time())
+            return {"outage": left > 0, "seconds_left": round(left, 3), "fault": self._outage.kind}
 
     # ----------------------------------------------------------------------------- lifecycle
 

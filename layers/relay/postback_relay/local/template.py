@@ -80,6 +80,7 @@ class QueueConsumer:
     queue_logical_id: str
     batch_size: int
     function: FunctionSpec
+    batching_window_s: float = 0.0  # MaximumBatchingWindowInSeconds
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,14 @@ def load_template(path: Path) -> Template:
             elif event.get("Type") == "SQS":
                 queue = _queue_logical_id(event_properties.get("Queue"))
                 if queue:
-                    consumers.append(QueueConsumer(queue, int(event_properties.get("BatchSize", 10)), function))
+                    window = event_properties.get("MaximumBatchingWindowInSeconds", 0)
+                    consumers.append(
+                        QueueConsumer(
+                            queue,
+                            int(event_properties.get("BatchSize", 10)),
+                            function,
+                            float(window) if isinstance(window, int | float) else 0.0,
+                        )
+                    )
     environment = {**function_environment, **_local_variables(global_function, parameters)}
     return Template(routes, consumers, queues, tables, buckets, environment)

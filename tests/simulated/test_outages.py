@@ -1,0 +1,315 @@
+"""Days of production in minutes: Amplitude outages of 20 minutes to 30 hours on the local stack's
+virtual clock (`LocalStack(virtual_clock=True)`, what `serve --virtual-clock` runs), with the template's
+production defaults: 30 s back-off doubling to SQS's 900 s cap, the 28 h retry horizon, the 24 h
+idempotency TTL, the 360 s visibility timeout and redrive after 5 receives, all in moto.
+
+Postbacks reach the real Lambda handlers as API Gateway v2 events, the way `serve` invokes them; the
+retry queue is consumed as the clock passes each message's due instant. Every scenario ends with an
+accounting of every Amplitude call an accepted postback was answered with: delivered exactly once
+(on /attribution and /identify too, which Amplitude does not de-duplicate), or in the dead-letter
+queue with its reason. None lost, none twice.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from copy import deepcopy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from postback_relay.cli import main as cli
+from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.local.events import http_api_event
+from postback_relay.local.stack import LocalStack
+from postback_relay.local.template import Handler
+from postback_relay.messages import DeadLetter
+from tests.conftest import ROOT, TOKEN, dead_letters_of, fixture_json, stack_with_stand_in
+
+HOUR = 3600
+HORIZON_S = 28 * HOUR  # the template's RetryHorizonSeconds default
+SEED = 20261201
+# Each scenario's figures, for the README's table (rewritten on every run; not in git).
+FIGURES = ROOT / ".postback-relay" / "simulated-figures.json"
+
+
+@dataclass
+class Scenario:
+    name: str
+    postbacks: int
+    window_s: float  # postbacks arrive evenly over this window, from t = 0
+    outage_start_s: float = 0.0
+    outage_s: float = 0.0
+    outage_status: int = 503
+    retry_after_s: int | None = None
+    resend_share: float = 0.0  # of postbacks received during the outage, resent 60 s later
+    kill_share: float = 0.0  # of retry batches with > 1 record, killed after part of the batch
+    table_down: tuple[float, float] | None = None  # idempotency table deleted over this window
+    expect_dead_lettered: bool = False
+
+    @property
+    def simulated_s(self) -> float:
+        return max(self.window_s, self.outage_start_s + self.outage_s) + HORIZON_S + HOUR
+
+
+SCENARIOS = [
+    Scenario("20-minute outage", 400, 2 * HOUR, outage_start_s=1800, outage_s=1200, resend_share=0.1),
+    Scenario("3-hour outage", 100, 6 * HOUR, outage_start_s=HOUR, outage_s=3 * HOUR, kill_share=0.1),
+    Scenario("26-hour outage, past the idempotency TTL", 12, 30 * HOUR, outage_start_s=HOUR, outage_s=26 * HOUR),
+    Scenario(
+        "30-hour outage, past the retry horizon",
+        12,
+        34 * HOUR,
+        outage_start_s=HOUR,
+        outage_s=30 * HOUR,
+        expect_dead_lettered=True,
+    ),
+    Scenario(
+        "429 with Retry-After: 1200",
+        300,
+        3 * HOUR,
+        outage_start_s=HOUR,
+        outage_s=HOUR,
+        outage_status=429,
+        retry_after_s=1200,
+        resend_share=0.1,
+    ),
+    Scenario(
+        "idempotency table down during an outage",
+        300,
+        4 * HOUR,
+        outage_start_s=HOUR,
+        outage_s=HOUR,
+        table_down=(HOUR + 600, 2 * HOUR),
+    ),
+]
+
+
+@dataclass
+class Ledger:
+    """What partners were told, by call key, and what reached Amplitude or the DLQ."""
+
+    expected: dict[str, str] = field(default_factory=dict)  # accounting key -> insert_id
+    accepted: int = 0
+    resent: int = 0
+    kills: int = 0
+
+
+def postback(index: int, now_s: float, rng: random.Random) -> tuple[str, dict[str, Any]]:
+    """A distinct AppsFlyer (POST JSON) or Adjust (GET callback) postback, timed at `now_s`."""
+    moment = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now_s)) + f".{index % 1000:03d}"
+    kind = rng.random()
+    if kind < 0.45:
+        body = deepcopy(fixture_json("appsflyer", "install_ios.json"))
+        body["idfv"] = f"{body['idfv'][:-12]}{index:012d}"
+        body["idfa"] = f"{body['idfa'][:-12]}{index:012d}" if body.get("idfa") else None
+        # Half without a user id: one Attribution call; the others add an Identify.
+        body["customer_user_id"] = f"sim-user-{index}" if index % 2 else None
+        body["event_time"] = body["install_time"] = moment
+        return "appsflyer", body
+    if kind < 0.7:
+        body = deepcopy(fixture_json("appsflyer", "inapp_purchase.json"))
+        body["idfv"] = f"{body['idfv'][:-12]}{index:012d}" if body.get("idfv") else body.get("idfv")
+        body["customer_user_id"] = f"sim-buyer-{index}"
+        body["event_time"] = moment
+        return "appsflyer", body
+    query = deepcopy(fixture_json("adjust", "install_android.json"))
+    query["gps_adid"] = f"{query['gps_adid'][:-12]}{index:012d}"
+    query["user_id"] = f"sim-adjust-{index}"
+    query["created_at"] = str(int(now_s))
+    return "adjust", query
+
+
+def send(stack: LocalStack, partner: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    path = f"/v1/postbacks/{partner}"
+    if partner == "adjust":
+        method, query, payload = "GET", _query({"token": TOKEN, **body}), b""
+    else:
+        method, query, payload = "POST", f"token={TOKEN}", json.dumps(body).encode()
+    found = stack.find_route(method, path)
+    assert found is not None
+    route, parameters = found
+    event = http_api_event(
+        method,
+        path,
+        query=query,
+        headers={"content-type": "application/json"} if payload else {},
+        body=payload,
+        route_key=route.route_key,
+        path_parameters=parameters,
+        source_ip="185.182.224.10",
+    )
+    result = stack.invoke_route(route, event)
+    return int(result["statusCode"]), json.loads(result["body"])
+
+
+def _query(values: dict[str, Any]) -> str:
+    from urllib.parse import urlencode
+
+    return urlencode({key: value for key, value in values.items() if value is not None})
+
+
+def account_key(endpoint: str, payload: dict[str, Any]) -> str:
+    """The same key for a call as the partner's answer names it and as Amplitude receives it."""
+    if endpoint == "attribution":
+        return str(payload["event_properties"]["postback_id"])
+    if endpoint == "identify":
+        return f"identify:{payload['user_id']}"
+    return str(payload["insert_id"])
+
+
+def killed_mid_batch(rng: random.Random, share: float, ledger: Ledger) -> Callable[[Handler], Handler]:
+    def wrap(handler: Handler) -> Handler:
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            records = event["Records"]
+            if len(records) > 1 and rng.random() < share:
+                handler({"Records": records[: rng.randrange(1, len(records))]}, context)
+                ledger.kills += 1
+                raise RuntimeError("retry consumer killed mid-batch")
+            return handler(event, context)
+
+        return invoke
+
+    return wrap
+
+
+def dead_letters(stack: LocalStack) -> list[DeadLetter]:
+    letters = dead_letters_of(stack)
+    # Letters over 12 h old cannot be made visible at once in moto (queues.Queue.release): wait the
+    # drain's visibility out, as an operator's next `dlq` command would.
+    stack.advance(61)
+    return letters
+
+
+def replay(stack: LocalStack) -> None:
+    queues = ["--dlq-url", stack.queue_urls["DeadLetterQueue"], "--retry-queue-url", stack.queue_urls["RetryQueue"]]
+    assert cli(["dlq", "replay", *queues]) == 0
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[tuple[LocalStack, AmplitudeSink]]:
+    # Only what a deployment sets itself: the production defaults come from template.yaml.
+    with stack_with_stand_in(tmp_path / "serve.json", {"POWERTOOLS_LOG_LEVEL": "ERROR"}, virtual_clock=True) as pair:
+        yield pair
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=lambda s: s.name)
+def test_every_accepted_postback_reaches_amplitude_once_or_waits_in_the_dlq(
+    stack: tuple[LocalStack, AmplitudeSink], scenario: Scenario
+) -> None:
+    local, sink = stack
+    wall_started = time.monotonic()
+    rng = random.Random(f"{SEED}-{scenario.name}")
+    ledger = Ledger()
+    if scenario.kill_share:
+        local.wrap_handler("RetryFunction", killed_mid_batch(random.Random(SEED), scenario.kill_share, ledger))
+    start_s = time.time()
+    table = local.physical_ids["IdempotencyTable"]
+    resends: list[tuple[float, str, dict[str, Any], dict[str, Any]]] = []
+    outage_started = table_gone = table_back = False
+    step_s = scenario.window_s / scenario.postbacks
+
+    for index in range(scenario.postbacks):
+        at_s = start_s + index * step_s
+        while resends and resends[0][0] <= at_s:
+            due_s, partner, body, first_answer = resends.pop(0)
+            local.advance(max(0.0, due_s - time.time()))
+            status, answer = send(local, partner, body)
+            assert (status, answer) == (200 if first_answer["status"] == "delivered" else 202, first_answer)
+            ledger.resent += 1
+        local.advance(max(0.0, at_s - time.time()))
+        now = time.time() - start_s
+        if scenario.outage_s and not outage_started and now >= scenario.outage_start_s:
+            sink.start_outage(scenario.outage_s, scenario.outage_status, scenario.retry_after_s)
+            outage_started = True
+        if scenario.table_down and not table_gone and now >= scenario.table_down[0]:
+            boto3.client("dynamodb").delete_table(TableName=table)
+            table_gone = True
+        if scenario.table_down and table_gone and not table_back and now >= scenario.table_down[1]:
+            recreate_table(local, table)
+            table_back = True
+        partner, body = postback(index, time.time(), rng)
+        status, answer = send(local, partner, body)
+        assert status in (200, 202), answer
+        ledger.accepted += 1
+        for request in answer["requests"]:
+            user = body.get("customer_user_id") or body.get("user_id")
+            key = f"identify:{user}" if request["endpoint"] == "identify" else request["insert_id"]
+            assert key not in ledger.expected, "two different postbacks shared a call"
+            ledger.expected[key] = request["insert_id"]
+        in_outage = scenario.outage_start_s <= now < scenario.outage_start_s + scenario.outage_s
+        if in_outage and rng.random() < scenario.resend_share:
+            resends.append((at_s + 60, partner, body, answer))
+    if scenario.table_down and not table_back:
+        recreate_table(local, table)
+
+    # Long enough for the longest outage to end and every retry to reach the horizon.
+    local.advance(max(0.0, start_s + scenario.simulated_s - time.time()))
+    assert sum(local.queue_depth("RetryQueue").values()) == 0, "the retry queue never drained"
+
+    letters = dead_letters(local)
+    delivered = [account_key(r.endpoint, r.payload) for r in sink.received()]
+    twice = [key for key, seen in Counter(delivered).items() if seen > 1]
+    assert twice == [], f"delivered twice: {twice[:5]}"
+    dead = {letter.call.insert_id for letter in letters if letter.call}
+    delivered_ids = {ledger.expected[key] for key in delivered if key in ledger.expected}
+    assert len(delivered_ids) == len(delivered), "Amplitude received a call no partner was answered with"
+    assert delivered_ids.isdisjoint(dead), "a call both delivered and dead-lettered"
+    lost = set(ledger.expected.values()) - delivered_ids - dead
+    assert lost == set(), f"{len(lost)} call(s) lost"
+    assert all(letter.reason in ("max_attempts", "redriven") for letter in letters)
+    if scenario.expect_dead_lettered:
+        # Past the horizon: dead-lettered with max_attempts after the full 28 h, never sooner.
+        assert letters
+        assert all(letter.reason == "max_attempts" for letter in letters)
+        assert all(letter.dead_lettered_at_ms - (letter.received_at_ms or 0) >= HORIZON_S * 1000 for letter in letters)
+        # What the operator does after an outage longer than the horizon: replay, and it lands once.
+        replay(local)
+        local.advance(HOUR)
+        assert dead_letters(local) == []
+        delivered = [account_key(r.endpoint, r.payload) for r in sink.received()]
+        assert sorted(delivered) == sorted(ledger.expected)
+    else:
+        assert letters == [], f"{len(letters)} dead-lettered: {Counter(letter.reason for letter in letters)}"
+    if scenario.kill_share:
+        assert ledger.kills > 0
+    if scenario.resend_share:
+        assert ledger.resent > 0
+
+    record_figures(scenario, ledger, len(dead), time.monotonic() - wall_started, sink.requests_seen())
+
+
+def recreate_table(stack: LocalStack, name: str) -> None:
+    properties = stack.template.tables["IdempotencyTable"]
+    boto3.client("dynamodb").create_table(
+        TableName=name,
+        KeySchema=properties["KeySchema"],
+        AttributeDefinitions=properties["AttributeDefinitions"],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def record_figures(scenario: Scenario, ledger: Ledger, dead: int, wall_s: float, requests: int) -> None:
+    figures: dict[str, Any] = json.loads(FIGURES.read_text()) if FIGURES.exists() else {}
+    figures[scenario.name] = {
+        "postbacks": ledger.accepted,
+        "resent": ledger.resent,
+        "calls": len(ledger.expected),
+        "simulated_hours": round(scenario.simulated_s / HOUR, 1),
+        "amplitude_requests": requests,
+        "delivered_once": len(ledger.expected) - dead,
+        "dead_lettered_with_reason": dead,
+        "lost": 0,
+        "twice": 0,
+        "killed_batches": ledger.kills,
+        "wall_s": round(wall_s, 1),
+    }
+    FIGURES.parent.mkdir(exist_ok=True)
+    FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
