@@ -313,3 +313,32 @@ def record_figures(scenario: Scenario, ledger: Ledger, dead: int, wall_s: float,
     }
     FIGURES.parent.mkdir(exist_ok=True)
     FIGURES.write_text(json.dumps(figures, indent=2) + "\n")
+
+
+def test_serve_virtual_clock_heals_a_six_hour_outage_over_http(tmp_path: Path) -> None:
+    """The README's walkthrough: `serve --virtual-clock`, a 6 h outage at the local Amplitude, one
+    postback, then `POST /_clock/advance` answers only once every message due by then is processed."""
+    import requests
+
+    with stack_with_stand_in(tmp_path / "serve.json", virtual_clock=True) as (local, sink):
+        now_ms = requests.get(f"{local.url}/_clock", timeout=5).json()["now_ms"]
+        assert abs(now_ms - time.time() * 1000) < 1000
+        outage = requests.post(f"{sink.url}/_sink/outage", json={"seconds": 6 * HOUR}, timeout=5).json()
+        assert outage["outage"] is True
+        partner, body = postback(1, time.time(), random.Random(1))
+        answer = requests.post(f"{local.url}/v1/postbacks/{partner}?token={TOKEN}", json=body, timeout=10)
+        assert (answer.status_code, answer.json()["status"]) == (202, "queued")
+        moved = requests.post(f"{local.url}/_clock/advance", json={"seconds": 3 * HOUR}, timeout=60).json()
+        assert moved["now_ms"] == now_ms + 3 * HOUR * 1000
+        assert sink.received() == []  # still down
+        requests.post(f"{local.url}/_clock/advance", json={"seconds": 3.5 * HOUR}, timeout=60)
+        assert len(sink.received()) == len(answer.json()["requests"])  # healed, each call once
+        assert requests.post(f"{local.url}/_clock/advance", json={"seconds": -1}, timeout=5).status_code == 400
+
+
+def test_the_clock_routes_exist_only_on_a_virtual_clock(tmp_path: Path) -> None:
+    import requests
+
+    with stack_with_stand_in(tmp_path / "serve.json") as (local, _):
+        assert requests.get(f"{local.url}/_clock", timeout=5).status_code == 404
+        assert requests.post(f"{local.url}/_clock/advance", json={"seconds": 1}, timeout=5).status_code == 404

@@ -1,8 +1,9 @@
 """`postback-relay`: the local stack and the operator's tools.
 
-postback-relay serve [--host 127.0.0.1] [--port 3000]
+postback-relay serve [--host 127.0.0.1] [--port 3000] [--virtual-clock]
 postback-relay dlq list [--json]
-postback-relay dlq replay [--dry-run]
+postback-relay dlq replay [--dry-run] [--from s3://BUCKET/PREFIX]
+postback-relay dlq export [--to s3://BUCKET[/PREFIX]] [--delete] [--json]
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import reset_settings
 from .partners import PartnerAdapter
+
+if TYPE_CHECKING:
+    from .local.stack import StackState
 
 SAMPLE_POSTBACK = {
     "event_type": "install",
@@ -46,7 +51,9 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     # The built-in Amplitude stand-in listens one port above the relay (3001 by default).
     amplitude_port = args.port + 1 if args.port else 0
-    stack = LocalStack(template, host=args.host, port=args.port, amplitude_port=amplitude_port).start()
+    stack = LocalStack(
+        template, host=args.host, port=args.port, amplitude_port=amplitude_port, virtual_clock=args.virtual_clock
+    ).start()
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     payload = json.dumps(SAMPLE_POSTBACK)
@@ -65,6 +72,14 @@ def _serve(args: argparse.Namespace) -> int:
     if stack.sink:
         print(f"Then see what Amplitude received:  curl -sS {amplitude}/_sink/received")
     print("Dead letters (another shell, same directory):  postback-relay dlq list --json")
+    if stack.clock is not None:
+        print("Virtual clock: time stands still until you move it (retries fall due as it passes):")
+        print(f"  curl -sS {stack.url}/_clock")
+        print(f"""  curl -sS -X POST {stack.url}/_clock/advance -d '{{"seconds": 3600}}'""")
+        if stack.sink:
+            print(
+                f"  an Amplitude outage of 6 h: curl -sS -X POST {amplitude}/_sink/outage -d '{{\"seconds\": 21600}}'"
+            )
     sys.stdout.flush()
     try:
         while not stopped.wait(0.5):
@@ -76,8 +91,9 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _use_local_stack_if_needed(args: argparse.Namespace, required: bool = True) -> None:
-    """Point at `serve`'s queues unless the user named queues (flags or environment)."""
+def _use_local_stack_if_needed(args: argparse.Namespace, required: bool = True) -> StackState | None:
+    """Point at `serve`'s queues unless the user named queues (flags or environment).
+    Returns serve's state when its stack is the one in use."""
     from .local.stack import STATE_FILE, StackState
 
     if args.dlq_url or args.retry_queue_url or os.environ.get("RELAY_DLQ_URL"):
@@ -86,11 +102,11 @@ def _use_local_stack_if_needed(args: argparse.Namespace, required: bool = True) 
         if args.retry_queue_url:
             os.environ["RELAY_RETRY_QUEUE_URL"] = args.retry_queue_url
         reset_settings()
-        return
+        return None
     state = StackState.read(Path(args.state_file) if args.state_file else STATE_FILE)
     if state is None:
         if not required:
-            return
+            return None
         raise SystemExit(
             "error: no queues configured: start `postback-relay serve` in this directory, "
             "or pass --dlq-url/--retry-queue-url (or set RELAY_DLQ_URL/RELAY_RETRY_QUEUE_URL)"
@@ -107,25 +123,36 @@ def _use_local_stack_if_needed(args: argparse.Namespace, required: bool = True) 
         }
     )
     reset_settings()
+    return state
 
 
-def _dead_letters() -> tuple[Any, list[tuple[Any, Any]]]:
-    from .messages import DeadLetter
-    from .queues import DeadLetterQueue
+def _plain_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """AWS, configuration and URI errors as one line and exit 2: an operator's typo is not a traceback."""
 
-    queue = DeadLetterQueue()
-    now_ms = int(time.time() * 1000)
-    letters = [(message, DeadLetter.from_queue_body(message.body, now_ms)) for message in queue.drain()]
-    return queue, letters
+    def guarded(args: argparse.Namespace) -> int:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        from .config import ConfigurationError
+        from .dlq_export import ExportError
+
+        try:
+            return run(args)
+        except (BotoCoreError, ClientError, ConfigurationError, ExportError) as error:
+            print("error: " + " ".join(str(error).split()), file=sys.stderr)
+            return 2
+
+    return guarded
 
 
 def _dlq_list(args: argparse.Namespace) -> int:
+    from .dlq_export import dead_letters, letter_record
+
     _use_local_stack_if_needed(args)
-    queue, letters = _dead_letters()
+    queue, letters = dead_letters()
     # Listing must not consume: make every message visible again at once.
     queue.release([message.receipt_handle for message, _ in letters])
     if args.json:
-        print(json.dumps([{"message_id": m.message_id, **letter.model_dump(mode="json")} for m, letter in letters]))
+        print(json.dumps([letter_record(m.message_id, letter) for m, letter in letters]))
         return 0
     if not letters:
         print("The dead-letter queue is empty.")
@@ -141,33 +168,97 @@ def _dlq_list(args: argparse.Namespace) -> int:
 
 
 def _dlq_replay(args: argparse.Namespace) -> int:
-    from .messages import RetryMessage
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .dlq_export import ExportError, S3Location, dead_letters, read_export, replay_message
     from .queues import RetryQueue
 
+    source = S3Location.parse(args.source) if args.source else None  # a bad URI fails before any AWS call
     _use_local_stack_if_needed(args)
-    queue, letters = _dead_letters()
     retry_queue = RetryQueue()
+    now_ms = int(time.time() * 1000)
+    verb = "would replay" if args.dry_run else "replayed"
+    if source is not None:
+        replayed = unreadable = 0
+        try:
+            for exported in read_export(source):
+                retry = replay_message(exported, now_ms) if exported is not None else None
+                if retry is None:
+                    unreadable += 1
+                elif not args.dry_run:
+                    retry_queue.put(retry, delay_s=0)
+                replayed += retry is not None
+        except (BotoCoreError, ClientError) as error:
+            # S3 keeps every letter: say how far this run got before running it again.
+            sent = 0 if args.dry_run else replayed
+            raise ExportError(f"{source.uri()}: {error} ({sent} dead letter(s) already sent)") from error
+        print(
+            f"{verb} {replayed} dead letter(s) from {source.uri()} through the retry queue; "
+            f"{unreadable} unreadable skipped."
+        )
+        return 0
+    queue, letters = dead_letters()
     replayed, kept = 0, []
     for message, letter in letters:
-        if letter.call is None or letter.partner is None:
-            kept.append(message.receipt_handle)
-            continue
-        if not args.dry_run:
-            retry = RetryMessage(
-                partner=letter.partner,
-                call=letter.call,
-                attempts=0,
-                received_at_ms=letter.received_at_ms or letter.dead_lettered_at_ms,
-            )
+        retry = replay_message(letter, now_ms)
+        if retry is not None and not args.dry_run:
             retry_queue.put(retry, delay_s=0)
             queue.delete(message.receipt_handle)  # only after the retry queue holds it
         else:
             kept.append(message.receipt_handle)
-        replayed += 1
+        replayed += retry is not None
     queue.release(kept)
-    verb = "would replay" if args.dry_run else "replayed"
     unreadable = len(letters) - replayed
     print(f"{verb} {replayed} dead letter(s) through the retry queue; {unreadable} unreadable left in place.")
+    return 0
+
+
+def _dlq_export(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .dlq_export import DEFAULT_PREFIX, ExportError, S3Location, dead_letters, letter_record, write_export
+
+    target = S3Location.parse(args.to) if args.to else None  # a bad URI fails before any AWS call
+    state = _use_local_stack_if_needed(args)
+    if target is None:
+        bucket = state.resources.get("ArchiveBucket") if state is not None else None
+        if not bucket:
+            print(
+                "error: --to s3://BUCKET[/PREFIX] is required (serve's bucket is the default only with its queues)",
+                file=sys.stderr,
+            )
+            return 2
+        target = S3Location(bucket, DEFAULT_PREFIX)
+    queue, letters = dead_letters()
+    handles = [message.receipt_handle for message, _ in letters]
+    uri: str | None = None
+    try:
+        if letters:
+            uri = write_export(
+                target, [letter_record(m.message_id, letter) for m, letter in letters], int(time.time() * 1000)
+            )
+    finally:
+        # Letters leave the queue only once S3 holds them; otherwise the queue stays as it was.
+        if not (args.delete and uri):
+            queue.release(handles)
+    if args.delete and uri:
+        deleted = 0
+        try:
+            for handle in handles:
+                queue.delete(handle)
+                deleted += 1
+        except (BotoCoreError, ClientError) as error:
+            # The rest stay in the queue as well as in S3: a later replay --from skips the doubles.
+            raise ExportError(
+                f"exported to {uri}, but only {deleted} of {len(letters)} left the queue: {error}"
+            ) from error
+    if args.json:
+        print(json.dumps({"exported": len(letters), "uri": uri, **({"deleted": len(letters)} if args.delete else {})}))
+    elif uri is None:
+        print("The dead-letter queue is empty: nothing exported.")
+    else:
+        after = "deleted from the queue" if args.delete else "the queue is unchanged"
+        print(f"exported {len(letters)} dead letter(s) to {uri}; {after}.")
     return 0
 
 
@@ -428,6 +519,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=3000)
     serve.add_argument("--template", default="template.yaml")
+    serve.add_argument(
+        "--virtual-clock",
+        action="store_true",
+        help='run the whole stack on a clock that moves only by POST /_clock/advance {"seconds": N}',
+    )
     serve.set_defaults(run=_serve)
 
     url = commands.add_parser("postback-url", help="print the postback URL to paste into a partner's dashboard")
@@ -499,21 +595,39 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_amplitude_commands(commands)
 
-    dlq = commands.add_parser("dlq", help="inspect and replay the dead-letter queue")
+    dlq = commands.add_parser("dlq", help="inspect, replay and export the dead-letter queue")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
     for name, run, help_text in (
         ("list", _dlq_list, "print the dead letters with their reasons"),
-        ("replay", _dlq_replay, "send every dead letter back through the retry queue"),
+        ("replay", _dlq_replay, "send every dead letter (or every exported one) back through the retry queue"),
+        ("export", _dlq_export, "write the dead letters to S3, beyond SQS's 14-day retention"),
     ):
         sub = dlq_commands.add_parser(name, help=help_text)
         sub.add_argument("--dlq-url", default="", help="dead-letter queue URL (default: RELAY_DLQ_URL or serve's)")
         sub.add_argument("--retry-queue-url", default="", help="retry queue URL (default: RELAY_RETRY_QUEUE_URL)")
         sub.add_argument("--state-file", default="", help=argparse.SUPPRESS)
-        sub.set_defaults(run=run)
-        if name == "list":
-            sub.add_argument("--json", action="store_true", help="print a JSON list")
-        else:
+        sub.set_defaults(run=_plain_errors(run))
+        if name == "replay":
             sub.add_argument("--dry-run", action="store_true", help="say what would be replayed, change nothing")
+            sub.add_argument(
+                "--from",
+                dest="source",
+                default="",
+                metavar="s3://BUCKET/PREFIX",
+                help="replay exported letters instead: one export, or every one under the prefix",
+            )
+        else:
+            sub.add_argument(
+                "--json", action="store_true", help=f"print a JSON {'list' if name == 'list' else 'summary'}"
+            )
+        if name == "export":
+            sub.add_argument(
+                "--to",
+                default="",
+                metavar="s3://BUCKET[/PREFIX]",
+                help="where to write (prefix: dead-letters; bucket: serve's archive bucket while serve runs here)",
+            )
+            sub.add_argument("--delete", action="store_true", help="then remove the exported letters from the queue")
     return parser
 
 
