@@ -12,6 +12,8 @@ server threads never share a GIL with the handler being measured; SQS is moto, i
 2. Warm overhead: bench/warm_child.py, one warm process, relay handler vs a bare keep-alive POST.
 3. Retry consumer: bench/retry_child.py, SQS batches of 10 from moto through handle_retry_batch.
 4. Memory: peak RSS (ru_maxrss) of a child that cold-starts and answers 100 postbacks; build sizes.
+5. serve throughput: bench/serve_throughput.py as a child, postbacks/s through the local stack over HTTP
+   with idempotency and the archive on (moto in process), Amplitude the emulator and the strict stand-in.
 
 Every postback is events/appsflyer-install-ios-post.json with customer_user_id removed (in memory),
 so each produces exactly one Amplitude call (an /attribution), for the relay and the baselines alike.
@@ -338,6 +340,16 @@ def bench_retry(env: dict[str, str], tmp: Path, messages: int) -> dict[str, Any]
     }
 
 
+def bench_serve(tmp: Path, postbacks: int) -> dict[str, Any]:
+    """bench/serve_throughput.py in a child, which starts the stack in a child of its own."""
+    result = tmp / "serve.json"
+    # As `serve` starts in a clean shell: nothing pointing Amplitude or AWS elsewhere.
+    env = {name: os.environ[name] for name in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ") if name in os.environ}
+    args = [str(BENCH / "serve_throughput.py"), "--configs", "emulator,sink", "--postbacks", str(postbacks)]
+    data, _ = run_child([*args, "--output", str(result)], env, result, timeout_s=1200)
+    return data
+
+
 def _tree_bytes(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
 
@@ -440,6 +452,17 @@ def report(results: dict[str, Any]) -> str:
         f"{memory['relay']['log_bytes_per_postback']:.0f} bytes | naive: "
         f"{memory['naive']['log_bytes_per_postback']:.0f} bytes | |",
     ]
+    serve = results.get("serve")
+    if serve:
+        runs = {run["config"]: run for run in serve["runs"]}
+        emulator, sink = runs["emulator"], runs["sink"]
+        lines.append(
+            f"| `serve` over HTTP, idempotency + archive on, {serve['threads']} keep-alive clients "
+            f"(bench/serve_throughput.py) | {emulator['postbacks_per_s']:.0f} postbacks/s | "
+            f"p50 {emulator['latency_ms']['p50']:.0f} ms, p99 {emulator['latency_ms']['p99']:.0f} ms, "
+            f"{emulator['answered_200']}/{emulator['postbacks']} answered 200; strict sink instead of the emulator: "
+            f"{sink['postbacks_per_s']:.0f}/s | stack CPU {emulator['server_cpu_ms_per_postback']:.1f} ms/postback |"
+        )
     if sizes["built"]:
         built = ", ".join(f"{name} {mb:.1f} MB" for name, mb in sizes["built"].items())
         lines.append(f"| Built artifacts (.aws-sam/build) | {built} | | |")
@@ -481,6 +504,7 @@ def main() -> None:
     parser.add_argument("--warm-warmup", type=int, default=200)
     parser.add_argument("--retry-messages", type=int, default=510)
     parser.add_argument("--memory-postbacks", type=int, default=100)
+    parser.add_argument("--serve-postbacks", type=int, default=1000, help="per serve configuration; 0 skips it")
     parser.add_argument("--output", type=Path, default=RESULTS / "latest.json")
     options = parser.parse_args()
 
@@ -521,6 +545,9 @@ def main() -> None:
         results["warm"] = bench_warm(env, one_call_event, tmp, options.warm_iterations, options.warm_warmup)
         step(f"retry consumer: {options.retry_messages} messages")
         results["retry"] = bench_retry(env, tmp, options.retry_messages)
+        if options.serve_postbacks > 0:
+            step(f"serve throughput: {options.serve_postbacks} postbacks each through the emulator and the sink")
+            results["serve"] = bench_serve(tmp, options.serve_postbacks)
         step("X-Ray tracing on: warm postbacks, retry consumer")
         before = xray.counts()
         results["traced"] = {

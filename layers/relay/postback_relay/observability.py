@@ -18,6 +18,7 @@ METRICS_NAMESPACE = "PostbackRelay"
 
 _pending: defaultdict[str, defaultdict[str, float]] = defaultdict(lambda: defaultdict(float))
 _pending_lock = threading.Lock()
+_flush_lock = threading.Lock()
 
 
 def count(metric: str, partner: str | None, value: float = 1) -> None:
@@ -59,13 +60,17 @@ def flush_metrics() -> None:
         maxima = {partner: dict(values) for partner, values in _maxima.items()}
         _pending.clear()
         _maxima.clear()
-    for partner in pending.keys() | maxima.keys():
-        metrics = _emitter(partner)
-        for name, value in pending.get(partner, {}).items():
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-        for name, value in maxima.get(partner, {}).items():
-            metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
-        metrics.flush_metrics()
+    # One flush at a time: an emitter is shared by every thread of the process, and two flushes
+    # interleaving left one of them empty ("Must contain at least one metric": a 500 under `serve`,
+    # where invocations run in threads; a Lambda container runs one invocation at a time).
+    with _flush_lock:
+        for partner in pending.keys() | maxima.keys():
+            metrics = _emitter(partner)
+            for name, value in pending.get(partner, {}).items():
+                metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+            for name, value in maxima.get(partner, {}).items():
+                metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=value)
+            metrics.flush_metrics()
 
 
 TRACING_ENV = "RELAY_TRACING"

@@ -76,9 +76,9 @@ class InProcessAws:
     with the relay's. The same backends are served over HTTP on a loopback port for processes that
     are not this one (the CLI in another shell reads the endpoint from the state file).
 
-    Measured on two cores: a postback with idempotency and the archive on took ≈ 64 ms through a
-    moto server in a subprocess (three HTTP round trips to moto's werkzeug app per postback), and
-    a few milliseconds in process (bench/serve_throughput.py)."""
+    Through serve, a postback with idempotency and the archive on costs ≈ 30 ms of CPU, three
+    quarters of it botocore and moto (bench/serve_throughput.py); the ≈ 64 ms answers measured
+    before were mostly a 40 ms Nagle delay on serve's replies (fixed in the request handler)."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host
@@ -144,6 +144,8 @@ class LocalStack:
         # One advance at a time; retry batches run only inside it (virtual clock) or on pollers.
         self._clock_lock = threading.Lock()
         self._sqs: Any = None
+        self._locks_guard = threading.Lock()
+        self._invocation_locks: dict[str, threading.Lock] = {}
         self._server: ThreadingHTTPServer | None = None
         self.relay_token = ""
         self.queue_urls: dict[str, str] = {}
@@ -361,7 +363,8 @@ class LocalStack:
             consumer.function.logical_id, consumer.function.timeout_s, consumer.function.memory_mb
         )
         try:
-            result = handler(sqs_event(batch, self.queue_arns[consumer.queue_logical_id], _REGION), context)
+            with self._invocation_lock(consumer.function.logical_id):
+                result = handler(sqs_event(batch, self.queue_arns[consumer.queue_logical_id], _REGION), context)
             failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
         except Exception:  # a crashed invocation fails the whole batch, as in Lambda
             failed = {message.message_id for message in batch}
@@ -469,8 +472,15 @@ class LocalStack:
     def invoke_route(self, route: HttpRoute, event: dict[str, Any]) -> dict[str, Any]:
         handler = self._handler(route.function.logical_id, route.function)
         context = LocalLambdaContext(route.function.logical_id, route.function.timeout_s, route.function.memory_mb)
-        result: dict[str, Any] = handler(event, context)
+        with self._invocation_lock(route.function.logical_id):
+            result: dict[str, Any] = handler(event, context)
         return result
+
+    def _invocation_lock(self, logical_id: str) -> threading.Lock:
+        """One invocation of a function at a time, as in one Lambda container: module state such as
+        Powertools' BatchProcessor and the logger's Lambda context is not built for threads."""
+        with self._locks_guard:
+            return self._invocation_locks.setdefault(logical_id, threading.Lock())
 
     def find_route(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
         for route in self.template.routes:
