@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 import time_machine
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from postback_relay import archive, secrets
@@ -198,3 +199,24 @@ def test_a_postback_in_progress_is_a_503_with_retry_after_not_a_409(
     assert status == 503
     assert result["headers"]["Retry-After"] == "5"
     assert json.loads(result["body"])["code"] == "in_progress"
+
+
+def test_a_queue_failure_after_a_delivered_call_parks_the_rest_in_the_dlq(
+    env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review finding: the Attribution call delivered, then the retry queue refused the Identify call;
+    the 503 made the partner's resend deliver the Attribution call a second time."""
+    sink.faults = FaultPlan.script(["ok", "503"])  # /attribution delivered, /identify fails
+
+    def refuse(*args: Any, **kwargs: Any) -> str:
+        raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "down"}}, "SendMessage")
+
+    monkeypatch.setattr(RetryQueue, "put", refuse)
+    context = LocalLambdaContext("AppsFlyerFunction", timeout_s=5)
+    first = function("AppsFlyerFunction")(sample(INSTALL), context)
+    assert (first["statusCode"], json.loads(first["body"])["status"]) == (202, "dead_lettered")
+    resend = function("AppsFlyerFunction")(sample(INSTALL), LocalLambdaContext("AppsFlyerFunction", timeout_s=5))
+    assert json.loads(resend["body"]) == json.loads(first["body"])
+    assert len(sink.received("attribution")) == 1
+    [letter] = queue_bodies(env["RELAY_DLQ_URL"])
+    assert (letter["reason"], letter["call"]["endpoint"]) == ("queue_unavailable", "identify")

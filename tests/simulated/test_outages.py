@@ -27,6 +27,7 @@ import pytest
 
 from postback_relay.cli import main as cli
 from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.local.clock import next_due_s
 from postback_relay.local.events import http_api_event
 from postback_relay.local.stack import LocalStack
 from postback_relay.local.template import Handler
@@ -344,3 +345,23 @@ def test_the_clock_routes_exist_only_on_a_virtual_clock(tmp_path: Path) -> None:
     with stack_with_stand_in(tmp_path / "serve.json") as (local, _):
         assert requests.get(f"{local.url}/_clock", timeout=5).status_code == 404
         assert requests.post(f"{local.url}/_clock/advance", json={"seconds": 1}, timeout=5).status_code == 404
+
+
+def test_advancing_exactly_to_a_visibility_timeout_returns(tmp_path: Path) -> None:
+    """A message whose visibility ends exactly at the target is the next advance's, not a hang."""
+    with stack_with_stand_in(tmp_path / "serve.json", virtual_clock=True) as (local, sink):
+        local.wrap_handler("RetryFunction", lambda handler: _crash)
+        sink.start_outage(HOUR)
+        send(local, *postback(2, time.time(), random.Random(2)))
+        local.advance(60)  # past the first retry's delay: received once, crashed, invisible 360 s
+        names = [local.physical_ids["RetryQueue"].rsplit("/", 1)[-1]]
+        visible_again_s = next_due_s(names, "us-east-1")
+        assert visible_again_s is not None
+        local.clock_now_s()
+        # Land exactly on the instant its visibility timeout ends.
+        local.advance(visible_again_s - time.time())
+        assert local.now_ms() == int(visible_again_s * 1000)
+
+
+def _crash(event: dict[str, Any], context: Any) -> Any:
+    raise RuntimeError("retry consumer crashed")

@@ -85,11 +85,28 @@ class Delivery:
         for call in calls:
             message = RetryMessage(partner=partner, call=call, received_at_ms=received_at)
             remaining = deadline - time.monotonic()
-            if remaining < MIN_ATTEMPT_S:
-                outcome = Outcome(Verdict.RETRYABLE, None, "not attempted: response time budget spent")
-                settled.append(self.settle(message, outcome, attempted=False))
-            else:
-                settled.append(self.settle(message, self.client.send(call, timeout_s=remaining)))
+            attempted = remaining >= MIN_ATTEMPT_S
+            outcome = (
+                self.client.send(call, timeout_s=remaining)
+                if attempted
+                else Outcome(Verdict.RETRYABLE, None, "not attempted: response time budget spent")
+            )
+            try:
+                settled.append(self.settle(message, outcome, attempted=attempted))
+            except Exception as error:  # the retry queue's put failed (SQS errors; boto is not imported here)
+                if not settled:
+                    raise  # nothing of this postback is ours yet: 503, and the partner's resend is whole
+                # An earlier call already reached Amplitude or the queue: a 503 now would make the resend
+                # send it twice. Park this one in the DLQ with why instead (if that fails too: 503).
+                settled.append(
+                    self._dead_letter(
+                        message,
+                        outcome,
+                        int(attempted),
+                        DeadLetterReason.QUEUE_UNAVAILABLE,
+                        f"the retry queue was unavailable: {type(error).__name__}",
+                    )
+                )
         return settled
 
     def redeliver(self, message: RetryMessage) -> Settled:

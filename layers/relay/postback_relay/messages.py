@@ -36,6 +36,7 @@ class DeadLetterReason(StrEnum):
     MAX_ATTEMPTS = "max_attempts"  # still retryable at the retry horizon (or after RELAY_MAX_ATTEMPTS)
     UNREADABLE = "unreadable_message"  # a retry-queue message we could not parse
     REDRIVEN = "redriven"  # SQS moved it after repeated consumer failures (no reason recorded)
+    QUEUE_UNAVAILABLE = "queue_unavailable"  # owed, but the retry queue refused it: replay it
 
 
 class DeadLetter(BaseModel):

@@ -13,6 +13,9 @@ from .messages import DeadLetter, DeadLetterReason, RetryMessage
 from .observability import flush_metrics, logger, traced
 from .runtime import get_delivery, get_idempotency
 
+# What a record needs after its send: the idempotency write (2 x 0.5 s), the next hop's or the
+# DLQ's SQS put (3 x 0.8 s) and the timeouts' connect share (aws.py), with a margin.
+AFTER_SEND_S = 5.0
 # Report failures item by item even when the whole batch failed: SQS then retries exactly those.
 _processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -24,7 +27,8 @@ def redeliver_record(record: SQSRecord, lambda_context: LambdaContext | None = N
     if lambda_context is not None:
         # Not enough time left for a full attempt: hand the record back to SQS untouched rather
         # than be cut off mid-send (SQS redelivers it after the visibility timeout).
-        needed_ms = (delivery.settings.retry_timeout_s + 1) * 1000
+        settings = delivery.settings
+        needed_ms = (settings.retry_timeout_s + settings.connect_timeout_s + AFTER_SEND_S) * 1000
         if lambda_context.get_remaining_time_in_millis() < needed_ms:
             raise TimeoutError("not enough time left in this invocation for another attempt")
     try:

@@ -63,11 +63,15 @@ def next_due_s(queue_names: list[str], region: str) -> float | None:
 
     backend = sqs_backends[_ACCOUNT][region]
     due: float | None = None
+    now_ms = time.time() * 1000
     for name in queue_names:
         queue = backend.queues.get(name)
         if queue is None:
             continue
+        retention_ms = float(getattr(queue, "message_retention_period", 345600)) * 1000
         for message in list(queue._messages):
+            if (message.sent_timestamp or 0) + retention_ms <= now_ms:
+                continue  # past its retention: moto keeps it but never hands it out again
             # moto keeps both instants in epoch milliseconds; 0 means "no delay" / "never received".
             instant = max(message.delayed_until, message.visible_at) / 1000
             due = instant if due is None else min(due, instant)

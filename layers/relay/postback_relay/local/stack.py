@@ -359,11 +359,10 @@ class LocalStack:
             for m in received
         ]
         handler = self._handler(consumer.function.logical_id, consumer.function)
-        context = LocalLambdaContext(
-            consumer.function.logical_id, consumer.function.timeout_s, consumer.function.memory_mb
-        )
+        function = consumer.function
         try:
-            with self._invocation_lock(consumer.function.logical_id):
+            with self._invocation_lock(function.logical_id):
+                context = LocalLambdaContext(function.logical_id, function.timeout_s, function.memory_mb)
                 result = handler(sqs_event(batch, self.queue_arns[consumer.queue_logical_id], _REGION), context)
             failed = {item["itemIdentifier"] for item in (result or {}).get("batchItemFailures", [])}
         except Exception:  # a crashed invocation fails the whole batch, as in Lambda
@@ -425,11 +424,15 @@ class LocalStack:
             while True:
                 self._drain_due(names)
                 due_s = next_due_s(names, _REGION)
-                if due_s is None or due_s > target_s:
+                # moto makes a message receivable strictly after its instant: one due exactly at the
+                # target is the next advance's.
+                if due_s is None or due_s >= target_s:
                     break
                 # As the event source does with MaximumBatchingWindowInSeconds: wait that long past the
                 # first due message so the ones due right after it share its batch (and its step).
-                self.clock.move_to(min(target_s, max(due_s + window_s, self.clock.now_s())))
+                # Always forward, so a message due now that moto will not hand out cannot stall us.
+                now_s = self.clock.now_s()
+                self.clock.move_to(min(target_s, max(due_s + window_s, now_s + 0.001)))
             self.clock.move_to(target_s)
             self._drain_due(names)
             return self.clock.now_ms()
@@ -471,8 +474,9 @@ class LocalStack:
 
     def invoke_route(self, route: HttpRoute, event: dict[str, Any]) -> dict[str, Any]:
         handler = self._handler(route.function.logical_id, route.function)
-        context = LocalLambdaContext(route.function.logical_id, route.function.timeout_s, route.function.memory_mb)
         with self._invocation_lock(route.function.logical_id):
+            # The invocation's clock starts once it runs, not while it waits for the function.
+            context = LocalLambdaContext(route.function.logical_id, route.function.timeout_s, route.function.memory_mb)
             result: dict[str, Any] = handler(event, context)
         return result
 
