@@ -40,8 +40,11 @@ typecheck: install
 cfn-lint: install
 	$(BIN)/cfn-lint template.yaml
 
+# The simulated-time suite (tests/simulated: days of outages on a virtual clock) is CPU-bound in one
+# interpreter per scenario, so its scenarios run two at a time, one per core.
 pytest: install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --ignore=tests/simulated
+	$(BIN)/pytest -q -n 2 tests/simulated
 
 # Benchmarks (bench/run.py): a Markdown table on stdout, the numbers in bench/results/latest.json.
 # On the Lambda runtime's Python: make bench PYTHON=python3.13 VENV=.venv313
