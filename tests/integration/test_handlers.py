@@ -40,13 +40,6 @@ def sample(name: str) -> dict[str, Any]:
     return event
 
 
-@pytest.fixture
-def env(relay_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("RELAY_TOKEN", SAMPLE_TOKEN)
-    reset_runtime()
-    return relay_env
-
-
 def invoke(name: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     result = function(name)(event, LocalLambdaContext(name, timeout_s=5))
     return result["statusCode"], json.loads(result["body"])

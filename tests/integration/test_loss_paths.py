@@ -30,7 +30,7 @@ from postback_relay.queues import RetryQueue
 from postback_relay.retry import handle_retry_batch
 from postback_relay.runtime import reset_runtime
 from tests.conftest import queue_bodies
-from tests.integration.test_handlers import SAMPLE_TOKEN, function, sample
+from tests.integration.test_handlers import function, sample
 
 INSTALL = "appsflyer-install-ios-post.json"
 CALL = AmplitudeCall(
@@ -38,13 +38,6 @@ CALL = AmplitudeCall(
     insert_id="appsflyer-attribution-loss-path",
     payload={"event_type": "[AppsFlyer] Install", "platform": "ios", "idfa": "6D92078A-8246-4BA4-AE5B-76104861E7DC"},
 )
-
-
-@pytest.fixture
-def env(relay_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("RELAY_TOKEN", SAMPLE_TOKEN)
-    reset_runtime()
-    return relay_env
 
 
 def consume(queue_url: str) -> dict[str, Any]:

@@ -11,7 +11,8 @@ import boto3
 import pytest
 
 from postback_relay.cli import main
-from postback_relay.idempotency import AlreadyInProgress, Idempotency
+from postback_relay.errors import InProgress
+from postback_relay.idempotency import Idempotency
 from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
 from postback_relay.local.events import SqsMessage, lambda_context, sqs_event
 from postback_relay.mapping import AmplitudeCall
@@ -26,13 +27,6 @@ REDELIVERED = AmplitudeCall(
     insert_id="appsflyer-attribution-redelivered",
     payload={"event_type": "[AppsFlyer] Install", "platform": "ios", "idfa": "6D92078A-8246-4BA4-AE5B-76104861E7DC"},
 )
-
-
-@pytest.fixture
-def env(relay_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    monkeypatch.setenv("RELAY_TOKEN", SAMPLE_TOKEN)
-    reset_runtime()
-    return relay_env
 
 
 def test_a_resent_postback_yields_one_amplitude_event_and_the_first_answer(
@@ -79,7 +73,7 @@ def test_in_progress_records_expire_with_the_invocation_and_refuse_a_concurrent_
     def work() -> dict[str, Any]:
         item = boto3.client("dynamodb").scan(TableName=env["RELAY_IDEMPOTENCY_TABLE"])["Items"][0]
         seen["in_progress_expiry_ms"] = int(item["in_progress_expiration"]["N"])
-        with pytest.raises(AlreadyInProgress):
+        with pytest.raises(InProgress):
             idempotency.once("k1", lambda: {"never": True}, context)  # the partner resends meanwhile
         return {"done": True}
 

@@ -29,7 +29,6 @@ import pytest
 from postback_relay.cli import main as cli
 from postback_relay.local.amplitude_sink import AmplitudeSink
 from postback_relay.local.clock import next_due_s
-from postback_relay.local.events import http_api_event
 from postback_relay.local.stack import LocalStack
 from postback_relay.local.template import Handler
 from postback_relay.messages import DeadLetter
@@ -144,20 +143,9 @@ def send(stack: LocalStack, partner: str, body: dict[str, Any]) -> tuple[int, di
         method, query, payload = "GET", _query({"token": TOKEN, **body}), b""
     else:
         method, query, payload = "POST", f"token={TOKEN}", json.dumps(body).encode()
-    found = stack.find_route(method, path)
-    assert found is not None
-    route, parameters = found
-    event = http_api_event(
-        method,
-        path,
-        query=query,
-        headers={"content-type": "application/json"} if payload else {},
-        body=payload,
-        route_key=route.route_key,
-        path_parameters=parameters,
-        source_ip="185.182.224.10",
-    )
-    result = stack.invoke_route(route, event)
+    headers = {"content-type": "application/json"} if payload else {}
+    result = stack.request(method, path, query, headers, payload, source_ip="185.182.224.10")
+    assert result is not None
     return int(result["statusCode"]), json.loads(result["body"])
 
 
@@ -368,7 +356,6 @@ def test_advancing_exactly_to_a_visibility_timeout_returns(tmp_path: Path) -> No
         names = [local.physical_ids["RetryQueue"].rsplit("/", 1)[-1]]
         visible_again_s = next_due_s(names, "us-east-1")
         assert visible_again_s is not None
-        local.clock_now_s()
         # Land exactly on the instant its visibility timeout ends.
         local.advance(visible_again_s - time.time())
         assert local.now_ms() == int(visible_again_s * 1000)

@@ -127,7 +127,7 @@ class Delivery:
     def settle(self, message: RetryMessage, outcome: Outcome, attempted: bool = True) -> Settled:
         attempts = message.attempts + (1 if attempted else 0)
         call = message.call
-        log = {"partner": message.partner, "endpoint": call.endpoint, "insert_id": call.insert_id}
+        log = _log_fields(message)
         if outcome.verdict is Verdict.DELIVERED:
             logger.debug("delivered", extra={**log, "attempts": attempts, "status": outcome.status})
             count("delivered", message.partner)
@@ -187,14 +187,7 @@ class Delivery:
         count("dead_lettered", message.partner)
         logger.warning(
             "dead-lettered",
-            extra={
-                "partner": message.partner,
-                "endpoint": message.call.endpoint,
-                "insert_id": message.call.insert_id,
-                "reason": reason,
-                "attempts": attempts,
-                "status": outcome.status,
-            },
+            extra={**_log_fields(message), "reason": reason, "attempts": attempts, "status": outcome.status},
         )
         return Settled(message.call, Status.DEAD_LETTERED, attempts, outcome.status, error)
 
@@ -205,3 +198,8 @@ class Delivery:
         wait_s = (message.not_before_ms - self.now_ms()) / 1000
         self.retry_queue.put(message, delay_s=min(MAX_SQS_DELAY_S, math.ceil(wait_s)))
         return Settled(message.call, Status.QUEUED, message.attempts, message.last_status, message.last_error)
+
+
+def _log_fields(message: RetryMessage) -> dict[str, str]:
+    """What every delivery log line names: no ids of people, only of the call."""
+    return {"partner": message.partner, "endpoint": message.call.endpoint, "insert_id": message.call.insert_id}

@@ -27,8 +27,6 @@ from .observability import count, logger
 
 Result = dict[str, Any]
 
-AlreadyInProgress = InProgress  # the name this module has always exported
-
 
 class Idempotency:
     def __init__(self, table_name: str, ttl_s: int) -> None:

@@ -64,13 +64,13 @@ class Queue:
 
     def release(self, receipt_handles: list[str]) -> None:
         """Make received messages visible again at once."""
+        from botocore.exceptions import ClientError
+
         for start in range(0, len(receipt_handles), 10):
             entries: list[Any] = [
                 {"Id": str(i), "ReceiptHandle": handle, "VisibilityTimeout": 0}
                 for i, handle in enumerate(receipt_handles[start : start + 10])
             ]
-            from botocore.exceptions import ClientError
-
             try:
                 sqs_client().change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
             except ClientError as error:

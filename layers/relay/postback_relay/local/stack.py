@@ -440,12 +440,9 @@ class LocalStack:
     def _drain_due(self, names: list[str]) -> None:
         """Run the consumers until no message is receivable at this instant (asked of moto's
         backend, so no empty receive is spent finding out)."""
-        while (due_s := next_due_s(names, _REGION)) is not None and due_s <= self.clock_now_s():
+        while (due_s := next_due_s(names, _REGION)) is not None and due_s <= time.time():
             if not any(self.consume_once(consumer) for consumer in self.template.consumers):
                 return  # due but not receivable (moto's redrive moved it, or retention expired it)
-
-    def clock_now_s(self) -> float:
-        return time.time()
 
     def queue_depth(self, logical_id: str) -> dict[str, int]:
         return Queue(self.queue_urls[logical_id], logical_id).depth()
@@ -479,6 +476,27 @@ class LocalStack:
             context = LocalLambdaContext(route.function.logical_id, route.function.timeout_s, route.function.memory_mb)
             result: dict[str, Any] = handler(event, context)
         return result
+
+    def request(
+        self, method: str, path: str, query: str, headers: dict[str, str], body: bytes, source_ip: str
+    ) -> dict[str, Any] | None:
+        """An HTTP request as API Gateway hands it to the route's function: the Lambda result, or
+        None when no route matches (404)."""
+        found = self.find_route(method, path)
+        if found is None:
+            return None
+        route, path_parameters = found
+        event = http_api_event(
+            method,
+            path,
+            query=query,
+            headers=headers,
+            body=body,
+            route_key=route.route_key,
+            path_parameters=path_parameters,
+            source_ip=source_ip,
+        )
+        return self.invoke_route(route, event)
 
     def _invocation_lock(self, logical_id: str) -> threading.Lock:
         """One invocation of a function at a time, as in one Lambda container: module state such as
@@ -538,26 +556,15 @@ def _make_request_handler(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             if stack.clock is not None and parts.path in ("/_clock", "/_clock/advance"):
                 self._clock(parts.path, body)
                 return
-            found = stack.find_route(self.command, parts.path)
-            if found is None:
-                self._json(404, {"message": "Not Found"})
-                return
-            route, path_parameters = found
-            event = http_api_event(
-                self.command,
-                parts.path,
-                query=parts.query,
-                headers={name: value for name, value in self.headers.items()},
-                body=body,
-                route_key=route.route_key,
-                path_parameters=path_parameters,
-                source_ip=self.client_address[0],
-            )
+            headers = {name: value for name, value in self.headers.items()}
             try:
-                result = stack.invoke_route(route, event)
+                result = stack.request(self.command, parts.path, parts.query, headers, body, self.client_address[0])
             except Exception:
                 # Lambda answers an unhandled error with a bare 500, and so do we.
                 self._json(500, {"message": "Internal Server Error"})
+                return
+            if result is None:
+                self._json(404, {"message": "Not Found"})
                 return
             self._reply_lambda(result)
 

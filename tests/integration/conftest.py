@@ -1,0 +1,16 @@
+"""The integration tests' relay: moto, the stand-in Amplitude, and the sample events' token."""
+
+from __future__ import annotations
+
+import pytest
+
+from postback_relay.runtime import reset_runtime
+from tests.integration.test_handlers import SAMPLE_TOKEN
+
+
+@pytest.fixture
+def env(relay_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """`relay_env` accepting the token the events/ samples carry."""
+    monkeypatch.setenv("RELAY_TOKEN", SAMPLE_TOKEN)
+    reset_runtime()
+    return relay_env
