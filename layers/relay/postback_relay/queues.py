@@ -27,6 +27,14 @@ def sqs_client() -> SQSClient:
     return sqs
 
 
+def _tooling_sqs() -> SQSClient:
+    # Receives, deletes and visibility changes are the operators' commands (`dlq list`, replay,
+    # export). Never the quick-timeout client: a receive that times out still hides its messages,
+    # and botocore's retry then finds none, so `dlq export` once reported 0 of 2 letters.
+    sqs: SQSClient = client("sqs", "tooling")
+    return sqs
+
+
 def reset_clients() -> None:
     reset_aws_clients()
 
@@ -50,7 +58,7 @@ class Queue:
         return answer["MessageId"]
 
     def receive(self, max_messages: int = 10, wait_s: int = 0, visibility_s: int = 30) -> list[QueuedMessage]:
-        answer = sqs_client().receive_message(
+        answer = _tooling_sqs().receive_message(
             QueueUrl=self.url,
             MaxNumberOfMessages=max_messages,
             WaitTimeSeconds=wait_s,
@@ -60,7 +68,7 @@ class Queue:
         return [QueuedMessage(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in answer.get("Messages", [])]
 
     def delete(self, receipt_handle: str) -> None:
-        sqs_client().delete_message(QueueUrl=self.url, ReceiptHandle=receipt_handle)
+        _tooling_sqs().delete_message(QueueUrl=self.url, ReceiptHandle=receipt_handle)
 
     def release(self, receipt_handles: list[str]) -> None:
         """Make received messages visible again at once."""
@@ -72,7 +80,7 @@ class Queue:
                 for i, handle in enumerate(receipt_handles[start : start + 10])
             ]
             try:
-                sqs_client().change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
+                _tooling_sqs().change_message_visibility_batch(QueueUrl=self.url, Entries=entries)
             except ClientError as error:
                 # moto refuses any visibility change 12 h after a message was *sent* (AWS counts from
                 # its receipt). Nothing is lost: these reappear when the drain's visibility ends.
@@ -91,7 +99,7 @@ class Queue:
                 yield message
 
     def depth(self) -> dict[str, int]:
-        attributes = sqs_client().get_queue_attributes(
+        attributes = _tooling_sqs().get_queue_attributes(
             QueueUrl=self.url,
             AttributeNames=[
                 "ApproximateNumberOfMessages",
