@@ -213,3 +213,13 @@ def test_a_queue_failure_after_a_delivered_call_parks_the_rest_in_the_dlq(
     assert len(sink.received("attribution")) == 1
     [letter] = queue_bodies(env["RELAY_DLQ_URL"])
     assert (letter["reason"], letter["call"]["endpoint"]) == ("queue_unavailable", "identify")
+
+
+def test_a_duplicate_from_a_retried_send_is_delivered_once(env: dict[str, str], sink: AmplitudeSink) -> None:
+    """Read-through finding: with the quick SQS timeouts a send may be retried by botocore after the
+    first one arrived; keyed by SQS message id, both copies were sent (/attribution twice)."""
+    message = RetryMessage(partner="appsflyer", call=CALL, attempts=1, received_at_ms=int(time.time() * 1000))
+    RetryQueue().put(message, delay_s=0)
+    RetryQueue().put(message, delay_s=0)  # the same body again: what a retried SendMessage leaves
+    assert consume(env["RELAY_RETRY_QUEUE_URL"])["received"] == 2
+    assert len(sink.received("attribution")) == 1

@@ -9,7 +9,7 @@ propagates (the partner gets 503 and can resend; the consumer reports a batch it
 
 SQS delays a message by 900 s at most; a longer wait (back-off at its cap is 900 s, but a
 `Retry-After` may be any length) travels as `not_before_ms`, and the consumer sends the message on
-again, hop by hop, until it is due. Each hop is a new SQS message, so a new idempotency key.
+again, hop by hop, until it is due. Each hop is a new delivery (a fresh `delivery_id`), so a new idempotency key.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from uuid import uuid4
 
 from .amplitude.client import AmplitudeClient, Outcome, Verdict
 from .config import Settings
@@ -155,6 +156,7 @@ class Delivery:
             due_ms, delay = horizon_end_ms, (horizon_end_ms - now_ms) / 1000
         queued = message.model_copy(
             update={
+                "delivery_id": uuid4().hex,
                 "attempts": attempts,
                 "last_status": outcome.status,
                 "last_error": outcome.error,
@@ -193,10 +195,11 @@ class Delivery:
 
     def _requeue_until_due(self, message: RetryMessage) -> Settled:
         """Not due yet (a wait past SQS's 900 s cap): the same call on a new message, a hop nearer.
-        The new message has its own SQS id, hence its own idempotency key: it will be attempted."""
+        The hop has a delivery id of its own, hence its own idempotency key: it will be attempted."""
         assert message.not_before_ms is not None
         wait_s = (message.not_before_ms - self.now_ms()) / 1000
-        self.retry_queue.put(message, delay_s=min(MAX_SQS_DELAY_S, math.ceil(wait_s)))
+        hop = message.model_copy(update={"delivery_id": uuid4().hex})
+        self.retry_queue.put(hop, delay_s=min(MAX_SQS_DELAY_S, math.ceil(wait_s)))
         return Settled(message.call, Status.QUEUED, message.attempts, message.last_status, message.last_error)
 
 

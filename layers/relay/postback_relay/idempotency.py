@@ -1,8 +1,9 @@
 """Nothing twice: Powertools idempotency on DynamoDB.
 
 A partner's resend of a postback (same partner event id, or same content) maps to the same key:
-the first answer is replayed and nothing is sent again. The retry consumer keys each SQS message
-by its message id, so an SQS redelivery after a crashed batch does not send again either.
+the first answer is replayed and nothing is sent again. The retry consumer keys each retry by its
+delivery id (one per message the relay puts on the queue), so neither an SQS redelivery after a
+crashed batch nor the duplicate of a send botocore retried is sent again.
 
 Failure modes err toward at-least-once, never toward a loss (docs/delivery.md):
 - an exception in the work deletes the in-progress record (a resend is processed);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,14 +13,16 @@ from .mapping import AmplitudeCall
 class RetryMessage(BaseModel):
     """One Amplitude call still owed. `attempts` counts the attempts already made.
 
-    Each SQS message carrying one is a delivery of its own: the consumer keys its idempotency by the
-    SQS message id, so a requeue hop or a replay (a new message) is attempted, while an SQS
-    redelivery of the same message (after a crashed batch) is not sent twice."""
+    Each one put on the queue is a delivery of its own, named by `delivery_id`: the consumer keys its
+    idempotency by it, so a requeue hop or a replay (a fresh id) is attempted, while an SQS
+    redelivery after a crashed batch, or a second copy from a send that botocore retried after a
+    timeout (the same body), is not sent twice."""
 
     model_config = ConfigDict(frozen=True)
 
     partner: str
     call: AmplitudeCall
+    delivery_id: str = Field(default_factory=lambda: uuid4().hex)
     attempts: int = Field(default=0, ge=0)
     received_at_ms: int
     # Where the retry horizon is counted from: the receipt, unless an operator replayed the call

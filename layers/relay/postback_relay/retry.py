@@ -44,12 +44,14 @@ def redeliver_record(record: SQSRecord, lambda_context: LambdaContext | None = N
             )
         )
         return
-    # Keyed by the SQS message: a redelivery of this very message (after a crashed batch) is not sent
-    # twice, while a requeue hop, the next scheduled retry or a `dlq replay` of the same call is a
-    # new message, so a new delivery. (Keyed by insert_id and attempt count instead, a hop or a
-    # second replay found its key already completed and was acknowledged without being sent.)
+    # Keyed by the delivery: an SQS redelivery of this very message (after a crashed batch), or a
+    # duplicate from a send botocore retried, is not sent twice, while a requeue hop, the next
+    # scheduled retry or a `dlq replay` of the same call carries a fresh delivery id. (Keyed by
+    # insert_id and attempt count instead, a hop or a second replay found its key already completed
+    # and was acknowledged without being sent; keyed by SQS message id, a retried send's duplicate
+    # was sent again.)
     get_idempotency().once(
-        f"retry:{record.message_id}",
+        f"retry:{message.delivery_id}",
         lambda: {"status": delivery.redeliver(message).status.value},
         lambda_context,
         message.partner,
