@@ -40,10 +40,11 @@ typecheck: install
 cfn-lint: install
 	$(BIN)/cfn-lint template.yaml
 
-# The simulated-time suite (tests/simulated: days of outages on a virtual clock) is CPU-bound in one
-# interpreter per scenario, so its scenarios run two at a time, one per core.
+# Two workers, one per core of the CI machine (pytest-xdist). The simulated-time suite (tests/simulated:
+# days of outages on a virtual clock) runs on its own, after the rest: its scenarios are a few long
+# items, which balance best among themselves.
 pytest: install
-	$(BIN)/pytest -q --ignore=tests/simulated
+	$(BIN)/pytest -q -n 2 --ignore=tests/simulated
 	$(BIN)/pytest -q -n 2 tests/simulated
 
 # Benchmarks (bench/run.py): a Markdown table on stdout, the numbers in bench/results/latest.json.

@@ -77,10 +77,14 @@ class Config:
     pollers: bool = True  # the retry queue's pollers, as serve runs them (idle here)
     log_level: str = "INFO"  # the template's LogLevel default
     profile: bool = False  # cProfile instead of the phase timers (slower: its figures are not comparable)
+    # False: idempotency and the archive off (no DynamoDB, no S3), to measure the ceiling of everything
+    # else on this machine: the relay's code, HTTP on both sides, the Amplitude server, the load.
+    aws: bool = True
 
     def label(self) -> str:
         pollers = "retry pollers idle" if self.pollers else "no retry pollers"
-        return f"{self.amplitude}, {pollers}, {self.log_level}{', under cProfile' if self.profile else ''}"
+        aws = "" if self.aws else ", no idempotency or archive"
+        return f"{self.amplitude}, {pollers}, {self.log_level}{aws}{', under cProfile' if self.profile else ''}"
 
 
 CONFIGS: dict[str, Config] = {
@@ -90,6 +94,7 @@ CONFIGS: dict[str, Config] = {
         Config("sink", "sink"),
         Config("emulator-no-pollers", "emulator", pollers=False),
         Config("emulator-warning", "emulator", log_level="WARNING"),
+        Config("sink-no-aws", "sink", aws=False),
         Config("profile", "emulator", profile=True),
     )
 }
@@ -415,12 +420,15 @@ def serve_child(config: Config, log_path: Path) -> None:
     from postback_relay.local.stack import LocalStack
 
     sink = AmplitudeSink(api_key=SINK_API_KEY).start() if config.amplitude == "sink" else None
+    environment = {"AMPLITUDE_API_KEY": SINK_API_KEY} if sink is not None else {}
+    if not config.aws:
+        environment |= {"RELAY_IDEMPOTENCY_TABLE": "", "RELAY_ARCHIVE_BUCKET": ""}
     stack = LocalStack(
         TEMPLATE,
         port=0,
         amplitude_url=sink.url if sink is not None else "",  # "": the built-in emulator, whatever the shell says
         state_file=None,
-        environment={"AMPLITUDE_API_KEY": SINK_API_KEY} if sink is not None else None,
+        environment=environment or None,
         consume_retries=config.pollers,
     )
     timers = PhaseTimers()
@@ -627,7 +635,7 @@ def run_config(config: Config, postbacks: int, warmup: int, threads: int, tmp: P
         missing = [
             name for name in ("RELAY_IDEMPOTENCY_TABLE", "RELAY_ARCHIVE_BUCKET") if not ready["environment"][name]
         ]
-        if missing:
+        if missing and config.aws:
             raise RuntimeError(f"the stack runs without {', '.join(missing)}: idempotency or the archive is off")
         url = f"{ready['url']}{ROUTE}?token={ready['token']}"
         sessions = [requests.Session() for _ in range(threads)]
