@@ -43,6 +43,18 @@ def create_tables() -> TrackerStore:
     return TrackerStore("apps", "clicks", "installs")
 
 
+def create_tables_for_the_handler(monkeypatch: pytest.MonkeyPatch) -> TrackerStore:
+    """create_tables(), named in the environment as the template names them for TrackerFunction."""
+    store = create_tables()
+    for name, table in (
+        ("RELAY_APPS_TABLE", "apps"),
+        ("RELAY_CLICKS_TABLE", "clicks"),
+        ("RELAY_INSTALLS_TABLE", "installs"),
+    ):
+        monkeypatch.setenv(name, table)
+    return store
+
+
 @pytest.fixture
 def world(relay_env: dict[str, str]) -> tuple[Tracker, App, Clock]:
     clock = Clock()

@@ -15,20 +15,14 @@ from postback_relay.tracker.models import App
 from postback_relay.tracker.store import TrackerStore
 from tests.conftest import ROOT
 from tests.integration.test_handlers import function, sample
-from tests.tracker.test_tracker_clock import create_tables
+from tests.tracker.test_tracker_clock import create_tables_for_the_handler
 
 SAMPLE_KEY = "ak_replace_with_the_key_apps_create_printed"
 
 
 @pytest.fixture
 def sample_app(relay_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> TrackerStore:
-    store = create_tables()
-    for name, table in (
-        ("RELAY_APPS_TABLE", "apps"),
-        ("RELAY_CLICKS_TABLE", "clicks"),
-        ("RELAY_INSTALLS_TABLE", "installs"),
-    ):
-        monkeypatch.setenv(name, table)
+    store = create_tables_for_the_handler(monkeypatch)
     reset_runtime()
     app_id = json.loads(sample("tracker-install-post.json")["body"])["app_id"]
     store.put_app(

@@ -18,6 +18,7 @@ import requests
 from postback_relay.local.amplitude_sink import AmplitudeSink
 from postback_relay.local.stack import LocalStack
 from tests.conftest import stack_with_stand_in
+from tests.tracker.test_tracker_redirects import FOLLOWED, REFUSED
 
 IPHONE_SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
@@ -276,8 +277,30 @@ def test_install_errors(
     assert message in answer.json()["error"]
 
 
-def test_a_key_of_another_app_is_403(tracker: tuple[LocalStack, AmplitudeSink, Path]) -> None:
+def test_a_key_of_another_app_gets_the_answer_of_any_wrong_key(tracker: tuple[LocalStack, AmplitudeSink, Path]) -> None:
     stack, _, state = tracker
     mine, theirs = new_app(state), new_app(state)
-    answer = install(stack, {"app_id": mine["app_id"], "api_key": theirs["api_key"]}, {"platform": "ios"}, IOS_SDK)
-    assert (answer.status_code, answer.json()["error"]) == (403, "app_id does not match the API key's app")
+    other = install(stack, {"app_id": mine["app_id"], "api_key": theirs["api_key"]}, {"platform": "ios"}, IOS_SDK)
+    wrong = install(stack, {"app_id": mine["app_id"], "api_key": "ak_wrong"}, {"platform": "ios"}, IOS_SDK)
+    assert (other.status_code, other.content) == (wrong.status_code, wrong.content)
+    assert (other.status_code, other.json()["error"]) == (401, "invalid API key for this app_id")
+
+
+def test_hostile_redirect_urls_through_serve(tracker: tuple[LocalStack, AmplitudeSink, Path]) -> None:
+    """The bypass table over real HTTP: query encoding, the local API Gateway and the header block."""
+    stack, _, state = tracker
+    app = new_app(state, "--redirect-domain", "promo.example", "--redirect-domain", "bücher.example")
+    store = "https://apps.apple.com/app/id1217828636"
+    cases = {case: store for case in REFUSED if _encodable(case)} | FOLLOWED
+    for redirect_url, expected in cases.items():
+        answer = click(stack, {"app_id": app["app_id"], "redirect_url": redirect_url}, IPHONE_SAFARI)
+        assert (answer.status_code, answer.headers["Location"]) == (302, expected), repr(redirect_url)
+        assert "Set-Cookie" not in answer.headers, repr(redirect_url)
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

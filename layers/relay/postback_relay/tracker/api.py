@@ -6,7 +6,9 @@ import json
 from typing import Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
 from ..api import LambdaHandler, lambda_entry
@@ -34,17 +36,32 @@ def _validated(model: type[ModelT], fields: dict[str, Any]) -> ModelT:
         raise BadRequest(f"invalid request: {problems}") from error
 
 
+def _default_location() -> str:
+    from .redirects import first_fallback
+
+    try:
+        configured: str | None = get_settings().default_redirect_url
+    except Exception:  # unreadable settings: the built-in fallback still answers the click
+        configured = None
+    return first_fallback([configured])
+
+
 def tracker_resolver() -> APIGatewayHttpResolver:
     from .models import EventsAnswer, EventsRequest, InstallAnswer, InstallRequest, TrackerError
 
     app = APIGatewayHttpResolver()
 
     def click() -> Response[str]:
-        event = app.current_event
-        query = {key: value for key, value in (event.query_string_parameters or {}).items()}
-        location = get_tracker().click(
-            query, event.request_context.http.source_ip, event.headers.get("user-agent") or ""
-        )
+        # Always a 302: the person clicking an ad reaches a store whatever fails here.
+        try:
+            event = app.current_event
+            query = {key: value for key, value in (event.query_string_parameters or {}).items()}
+            location = get_tracker().click(
+                query, event.request_context.http.source_ip, event.headers.get("user-agent") or ""
+            )
+        except Exception as error:
+            logger.warning("click: answered with the default redirect", extra={"error": type(error).__name__})
+            location = _default_location()
         return Response(status_code=302, headers={"Location": location, "Cache-Control": "no-store"}, body="")
 
     def install() -> Response[str]:
@@ -73,8 +90,9 @@ def tracker_resolver() -> APIGatewayHttpResolver:
 
     errors: dict[int, OpenAPIResponse] = {
         400: answer(TrackerError, "Invalid request"),
-        401: answer(TrackerError, "Missing or unknown API key"),
-        403: answer(TrackerError, "The API key belongs to another app"),
+        401: answer(TrackerError, "Missing API key, or not this app's key (one answer for every wrong key)"),
+        413: answer(TrackerError, "Body too large, or events too large once each carries the install's campaign"),
+        503: answer(TrackerError, "DynamoDB or SQS unavailable: nothing was taken, resend later"),
     }
     for prefix in PREFIXES:
         app.route(
@@ -108,6 +126,27 @@ def tracker_resolver() -> APIGatewayHttpResolver:
     def misconfigured(error: ConfigurationError) -> Response[str]:
         logger.error("tracker misconfigured", extra={"problem": str(error)})
         return _answer(500, {"success": False, "error": "the tracker is misconfigured"})
+
+    @app.exception_handler([BotoCoreError, ClientError])  # type: ignore[untyped-decorator]
+    def unavailable(error: Exception) -> Response[str]:
+        # DynamoDB or SQS failed: nothing was taken, so the SDK may resend. Type only: AWS error
+        # texts can quote the key values (app ids, hashes) of the request.
+        logger.error("tracker dependency unavailable", extra={"error": type(error).__name__})
+        return _answer(
+            503, {"success": False, "error": "the tracker is unavailable; resend later"}, {"Retry-After": "10"}
+        )
+
+    @app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
+    def routing(error: ServiceError) -> Response[str]:
+        # Powertools' own answers (404 for an unknown path): kept, not taken for the catch-all below.
+        return _answer(error.status_code, {"success": False, "error": str(error.msg)})
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def unexpected(error: Exception) -> Response[str]:
+        # A bug, not the caller's fault: its text may hold request values, so neither the answer
+        # nor the log line carries it.
+        logger.error("tracker failed", extra={"error": type(error).__name__})
+        return _answer(500, {"success": False, "error": "internal error"})
 
     return app
 

@@ -8,6 +8,7 @@ import time
 import uuid
 
 from .models import App
+from .redirects import normalize_domain
 from .store import TrackerStore
 
 API_KEY_PREFIX = "ak_"
@@ -28,13 +29,20 @@ def register_app(
     now_ms: int | None = None,
 ) -> tuple[App, str]:
     """The new app and its API key (the only time the key is ever available)."""
+    domains = []
+    for domain in redirect_domains or []:
+        # Kept as clicks are compared: the WHATWG host form (ASCII/punycode, lower case, no trailing dot).
+        normalized = normalize_domain(domain)
+        if normalized is None:
+            raise ValueError(f"redirect domain {domain!r} is not a domain name (give a host such as promo.example)")
+        domains.append(normalized)
     api_key = API_KEY_PREFIX + secrets.token_urlsafe(24)
     app = App(
         app_id=str(uuid.uuid4()),
         name=name,
         ios_store_url=ios_store_url,
         android_store_url=android_store_url,
-        redirect_domains=[domain.lower().strip(".") for domain in redirect_domains or []],
+        redirect_domains=domains,
         amplitude_key_ref=amplitude_key_ref,
         api_key_hash=hash_api_key(api_key),
         created_at_ms=now_ms if now_ms is not None else int(time.time() * 1000),

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# Amplitude's limit on a string (HTTP V2), checked on the way in so nothing fails on the way out.
+MAX_STRING = 1024
 
 MatchType = Literal["install_referrer", "device_id", "fingerprint", "organic"]
 
@@ -44,7 +47,7 @@ class Click(BaseModel):
 class InstallRequest(BaseModel):
     """POST /v1/installs body (seed 002); `user_id` is our optional addition for the Identify."""
 
-    model_config = ConfigDict(extra="ignore", str_max_length=1024)
+    model_config = ConfigDict(extra="ignore", str_max_length=MAX_STRING)
 
     app_id: str = Field(min_length=1)
     device_id: str | None = None
@@ -76,18 +79,32 @@ class Attribution(BaseModel):
 
 
 class TrackedEvent(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_max_length=1024)
+    model_config = ConfigDict(extra="ignore", str_max_length=MAX_STRING)
 
     event_name: str = Field(min_length=1, max_length=1000)
     properties: dict[str, Any]
     timestamp: int = Field(ge=0)
     session_id: str = Field(min_length=1)
 
+    @field_validator("properties")
+    @classmethod
+    def _sendable(cls, properties: dict[str, Any]) -> dict[str, Any]:
+        """Text values become Amplitude event properties (and product ids, currencies) as they are."""
+        for key, value in properties.items():
+            if isinstance(value, str):
+                if len(value) > MAX_STRING:
+                    raise ValueError(f"{key!r} is longer than {MAX_STRING} characters")
+                try:
+                    value.encode()
+                except UnicodeEncodeError:
+                    raise ValueError(f"{key!r} is not valid Unicode text") from None
+        return properties
+
 
 class EventsRequest(BaseModel):
     """POST /v1/events body (seed 002)."""
 
-    model_config = ConfigDict(extra="ignore")
+    model_config = ConfigDict(extra="ignore", str_max_length=MAX_STRING)
 
     app_id: str = Field(min_length=1)
     device_id: str | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import re
 import time
 import uuid
@@ -15,11 +16,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlsplit
+
+from pydantic import ValidationError
 
 from ..archive import Archive, ArchivedPostback
 from ..delivery import Delivery
-from ..errors import BadRequest, Forbidden, Unauthorized
+from ..errors import BadRequest, Unauthorized
 from ..ids import clean_gaid, clean_idfa, clean_text, clean_user_id
 from ..mapping import AmplitudeCall, campaign_properties, to_amplitude_calls
 from ..models.amplitude import HttpApiEvent
@@ -27,7 +29,9 @@ from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback
 from ..observability import logger
 from ..partners import TITLE_CASE_EVENT_TYPES, Convention
 from .apps import hash_api_key
-from .models import App, Attribution, Click, EventsRequest, InstallRequest
+from .batches import split_batches
+from .models import App, Attribution, Click, EventsRequest, InstallRequest, TrackedEvent
+from .redirects import first_fallback, safe_redirect
 from .store import TrackerStore
 from .waterfall import attribute
 
@@ -47,6 +51,17 @@ CONVENTION = Convention(
 _IOS_UA = re.compile(r"iPhone|iPad|iPod|CFNetwork|Darwin|iOS", re.IGNORECASE)
 _ANDROID_UA = re.compile(r"Android|okhttp|Dalvik", re.IGNORECASE)
 _OS_VERSION = re.compile(r"(?:OS |Android |iOS/?)(\d+)", re.IGNORECASE)
+
+MISSING_KEY = "missing API key: send it in the X-API-Key header"
+# The one answer for a wrong key, an unknown key and an unknown app_id alike.
+INVALID_KEY = "invalid API key for this app_id"
+# Stands in for the hash of an app that does not exist (no key hashes to it).
+_NO_APP_HASH = "0" * 64
+# App ids are UUIDs: a click naming anything far longer is not worth a DynamoDB read.
+MAX_APP_ID_CHARS = 128
+# Every in-app event carries the install's campaign fields, so their length is paid once per event:
+# a click's campaign fields are kept to this many characters (ad networks' names are far shorter).
+MAX_CAMPAIGN_CHARS = 256
 
 
 def platform_from_user_agent(user_agent: str) -> str | None:
@@ -97,44 +112,47 @@ class Tracker:
 
     # -- apps ------------------------------------------------------------------------------
     def authenticate(self, app_id: str, api_key: str | None) -> App:
-        """401 for a missing or unknown key, 403 when the key belongs to another app."""
+        """The app, found by its id (one GetItem, never a scan) and its key's hash compared in constant
+        time. Every wrong key, unknown key or unknown app_id gets the same 401, so an answer never
+        tells whether a key (or an app) exists."""
         if not api_key:
-            raise Unauthorized("missing API key: send it in the X-API-Key header")
+            raise Unauthorized(MISSING_KEY)
         presented = hash_api_key(api_key)
-        app = self.store.get_app(app_id)
-        if app is not None and hmac.compare_digest(app.api_key_hash, presented):
+        app = self.store.get_app(app_id) if len(app_id) <= MAX_APP_ID_CHARS else None
+        # Compared even for an unknown app, so both cases take the same path.
+        expected = app.api_key_hash if app is not None else _NO_APP_HASH
+        if hmac.compare_digest(expected, presented) and app is not None:
             return app
-        if self.store.app_with_key_hash(presented) is not None:
-            raise Forbidden("app_id does not match the API key's app")
-        raise Unauthorized("invalid API key")
+        raise Unauthorized(INVALID_KEY)
 
     # -- clicks ----------------------------------------------------------------------------
     def click(self, query: Mapping[str, str], source_ip: str, user_agent: str) -> str:
         """Store the click and answer where to send the browser. Never raises: a click always redirects."""
         try:
-            app = self.store.get_app(query.get("app_id", "")) if query.get("app_id") else None
-        except Exception:
-            logger.exception("click: app lookup failed")
-            return self.settings.default_redirect_url
+            app_id = query.get("app_id")
+            app = self.store.get_app(app_id) if app_id and len(app_id) <= MAX_APP_ID_CHARS else None
+        except Exception as error:  # the person clicking must reach a store even if DynamoDB fails
+            logger.warning("click: app lookup failed", extra={"error": type(error).__name__})
+            return self.default_location()
         if app is None:
-            return self.settings.default_redirect_url
+            return self.default_location()
         platform = platform_from_user_agent(user_agent)
         try:
             self._store_click(app, query, source_ip, user_agent, platform)
-        except Exception:  # the person clicking must reach the store even if storage fails
-            logger.exception("click: storing failed", extra={"app_id": app.app_id})
+        except Exception as error:  # ... or storing the click fails
+            logger.warning("click: storing failed", extra={"app_id": app.app_id, "error": type(error).__name__})
         return self.redirect_target(app, query.get("redirect_url"), platform)
+
+    def default_location(self) -> str:
+        return first_fallback([self.settings.default_redirect_url])
 
     def redirect_target(self, app: App, redirect_url: str | None, platform: str | None) -> str:
         """redirect_url only to the app's own domains (no open redirect), else its store, else the default."""
-        if redirect_url:
-            parts = urlsplit(redirect_url)
-            host = (parts.hostname or "").lower()
-            allowed = any(host == domain or host.endswith("." + domain) for domain in app.redirect_domains)
-            if parts.scheme in ("https", "http") and allowed:
-                return redirect_url
+        location = safe_redirect(redirect_url, app.redirect_domains)
+        if location is not None:
+            return location
         store_url = {"ios": app.ios_store_url, "android": app.android_store_url}.get(platform or "")
-        return store_url or app.ios_store_url or app.android_store_url or self.settings.default_redirect_url
+        return first_fallback([store_url, app.ios_store_url, app.android_store_url, self.settings.default_redirect_url])
 
     def _store_click(
         self, app: App, query: Mapping[str, str], source_ip: str, user_agent: str, platform: str | None
@@ -144,10 +162,10 @@ class Tracker:
             app_id=app.app_id,
             click_id=uuid.uuid4().hex,
             clicked_at_ms=self.now_ms(),
-            campaign_id=clean_text(query.get("c")),
-            media_source=clean_text(query.get("pid")),
-            adset=clean_text(query.get("af_adset")),
-            ad=clean_text(query.get("af_ad")),
+            campaign_id=_campaign_text(query.get("c")),
+            media_source=_campaign_text(query.get("pid")),
+            adset=_campaign_text(query.get("af_adset")),
+            ad=_campaign_text(query.get("af_ad")),
             device_hash=self.device_hash(advertising_id),
             fingerprint=self.fingerprint(source_ip, user_agent, platform, None),
             platform=platform if platform in ("ios", "android") else None,
@@ -216,33 +234,55 @@ class Tracker:
         device_id = clean_text(request.device_id)
         if not (user_id or device_id):
             raise BadRequest("events need a device_id (or user_id) to reach Amplitude")
-        events = [self._http_event(app, request, event, campaign, user_id, device_id) for event in request.events]
-        batch_key = hashlib.sha256("|".join(event.insert_id for event in events).encode()).hexdigest()[:40]
-        call = AmplitudeCall(
-            endpoint="httpapi_batch",
-            insert_id=f"{PARTNER}-events-{batch_key}",
-            payload={"events": [event.wire() for event in events]},
-            api_key_ref=app.amplitude_key_ref,
-        )
-        self.delivery.deliver_postback(PARTNER, [call], budget_s=1.0)
+        events = [
+            self._http_event(app, index, event, campaign, user_id, device_id)
+            for index, event in enumerate(request.events)
+        ]
+        # Split by size and count: each request must fit Amplitude's limit and, if retried, one SQS
+        # message (batches.py); a 413 when the whole would fan out past the outgoing cap.
+        calls = [
+            AmplitudeCall(
+                endpoint="httpapi_batch",
+                insert_id=f"{PARTNER}-events-{_batch_key(batch)}",
+                payload={"events": batch},
+                api_key_ref=app.amplitude_key_ref,
+            )
+            for batch in split_batches([event.wire() for event in events])
+        ]
+        self.delivery.deliver_postback(PARTNER, calls, budget_s=1.0)
         return len(events)
 
     def _http_event(
         self,
         app: App,
-        request: EventsRequest,
-        event: Any,
+        index: int,
+        event: TrackedEvent,
         campaign: dict[str, Any],
         user_id: str | None,
         device_id: str | None,
     ) -> HttpApiEvent:
         revenue = _revenue(event.properties)
-        identity = f"{app.app_id}|{device_id or user_id}|{event.event_name}|{event.timestamp}|{event.session_id}"
         properties = {
             **{k: v for k, v in event.properties.items() if isinstance(v, (str, int, float, bool))},
             **campaign,
             "session_uuid": event.session_id,
         }
+        try:
+            return self._event_model(app, event, revenue, properties, user_id, device_id)
+        except ValidationError as error:  # request models check these limits; never a 500 if one slips
+            fields = sorted({".".join(str(part) for part in e["loc"]) for e in error.errors()})
+            raise BadRequest(f"events[{index}] cannot be sent to Amplitude: {', '.join(fields)}") from error
+
+    @staticmethod
+    def _event_model(
+        app: App,
+        event: TrackedEvent,
+        revenue: tuple[Decimal, str] | None,
+        properties: dict[str, Any],
+        user_id: str | None,
+        device_id: str | None,
+    ) -> HttpApiEvent:
+        identity = f"{app.app_id}|{device_id or user_id}|{event.event_name}|{event.timestamp}|{event.session_id}"
         return HttpApiEvent(
             event_type=event.event_name,
             user_id=user_id,
@@ -257,6 +297,11 @@ class Tracker:
             revenue_type=event.event_name if revenue else None,
             product_id=clean_text(event.properties.get("product_id")) if revenue else None,
         )
+
+
+def _campaign_text(value: Any) -> str | None:
+    text = clean_text(value)
+    return text[:MAX_CAMPAIGN_CHARS] if text is not None else None
 
 
 def _install_campaign_properties(install: Attribution | None) -> dict[str, Any]:
@@ -276,15 +321,20 @@ def _install_campaign_properties(install: Attribution | None) -> dict[str, Any]:
     return campaign_properties(postback, CONVENTION)
 
 
+def _batch_key(events: list[dict[str, Any]]) -> str:
+    return hashlib.sha256("|".join(str(event["insert_id"]) for event in events).encode()).hexdigest()[:40]
+
+
 def _revenue(properties: Mapping[str, Any]) -> tuple[Decimal, str] | None:
     """Seed 002: events with properties.amount and properties.currency are revenue."""
     amount, currency = properties.get("amount"), clean_text(properties.get("currency"))
     if amount is None or currency is None or isinstance(amount, bool):
         return None
+    # The value is not echoed back: whatever a caller put there stays out of answers and logs.
     try:
         value = Decimal(str(amount))
-    except InvalidOperation as error:
-        raise BadRequest(f"properties.amount {amount!r} is not a number") from error
-    if not value.is_finite():
-        raise BadRequest(f"properties.amount {amount!r} is not a number")
+    except (InvalidOperation, ValueError) as error:
+        raise BadRequest("properties.amount is not a number") from error
+    if not value.is_finite() or not math.isfinite(float(value)):
+        raise BadRequest("properties.amount is not a finite number")
     return value, currency.upper()

@@ -48,6 +48,7 @@ class TrackerStore:
         return App.model_validate(_plain(item)) if item else None
 
     def list_apps(self) -> list[App]:
+        """Every app, for `postback-relay apps list` (operators only): requests never scan."""
         items: list[dict[str, Any]] = []
         answer = self.apps.scan()
         items.extend(answer.get("Items", []))
@@ -55,13 +56,6 @@ class TrackerStore:
             answer = self.apps.scan(ExclusiveStartKey=answer["LastEvaluatedKey"])
             items.extend(answer.get("Items", []))
         return sorted((App.model_validate(_plain(item)) for item in items), key=lambda app: app.created_at_ms)
-
-    def app_with_key_hash(self, api_key_hash: str) -> App | None:
-        from boto3.dynamodb.conditions import Attr
-
-        answer = self.apps.scan(FilterExpression=Attr("api_key_hash").eq(api_key_hash))
-        items = answer.get("Items", [])
-        return App.model_validate(_plain(items[0])) if items else None
 
     # -- clicks ----------------------------------------------------------------------------
     def put_click(self, click: Click) -> None:
