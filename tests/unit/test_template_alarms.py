@@ -4,44 +4,22 @@ errors and throttles, the API's 5xx, archive failures, old retries, dead letters
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Any
 
 import pytest
-import yaml
 
-from postback_relay.local.template import _CloudFormationLoader, load_template
+from postback_relay.local.template import load_template
 from postback_relay.observability import METRICS_NAMESPACE
-from tests.conftest import ROOT
+from tests.unit.template_document import TEMPLATE, parameter, resources, template
 
-TEMPLATE = ROOT / "template.yaml"
 TOPIC = {"Ref": "AlarmTopic"}
 FOURTEEN_DAYS_S = 14 * 24 * 3600
 # PutMetricAlarm takes at most 10 MetricStat queries (and 10 expressions) in Metrics.
 MAX_METRIC_STATS_PER_ALARM = 10
 
 
-@cache
-def _template() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)  # noqa: S506
-    return document
-
-
-def _resources(resource_type: str) -> dict[str, dict[str, Any]]:
-    return {
-        logical_id: resource
-        for logical_id, resource in _template()["Resources"].items()
-        if resource.get("Type") == resource_type
-    }
-
-
 def _alarms() -> dict[str, dict[str, Any]]:
-    return {logical_id: resource["Properties"] for logical_id, resource in _resources("AWS::CloudWatch::Alarm").items()}
-
-
-def _parameter(name: str) -> dict[str, Any]:
-    parameter: dict[str, Any] = _template()["Parameters"][name]
-    return parameter
+    return {logical_id: resource["Properties"] for logical_id, resource in resources("AWS::CloudWatch::Alarm").items()}
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -89,7 +67,7 @@ def _alarms_on(namespace: str, metric_name: str) -> dict[str, dict[str, Any]]:
 
 
 def _key_policy_statements(key_logical_id: str) -> list[dict[str, Any]]:
-    key = _template()["Resources"][key_logical_id]
+    key = template()["Resources"][key_logical_id]
     statements: list[dict[str, Any]] = key["Properties"]["KeyPolicy"]["Statement"]
     return statements
 
@@ -104,8 +82,8 @@ def _allows(statement: dict[str, Any], service: str, action: str) -> bool:
 
 
 def test_the_alarm_topic_is_encrypted_with_the_stacks_own_key_which_cloudwatch_may_use() -> None:
-    topic = _template()["Resources"]["AlarmTopic"]["Properties"]
-    keys = _resources("AWS::KMS::Key")
+    topic = template()["Resources"]["AlarmTopic"]["Properties"]
+    keys = resources("AWS::KMS::Key")
     # Not alias/aws/sns: CloudWatch alarms cannot publish to a topic under the AWS-managed key.
     owner = [logical_id for logical_id in keys if _refers_to(topic.get("KmsMasterKeyId"), logical_id)]
     assert owner, f"AlarmTopic must be encrypted with a key of this stack, not {topic.get('KmsMasterKeyId')!r}"
@@ -127,7 +105,7 @@ def test_the_alarm_topic_is_encrypted_with_the_stacks_own_key_which_cloudwatch_m
 def test_the_topic_policy_lets_this_accounts_cloudwatch_alarms_publish_over_tls_only() -> None:
     policies = [
         resource["Properties"]
-        for resource in _resources("AWS::SNS::TopicPolicy").values()
+        for resource in resources("AWS::SNS::TopicPolicy").values()
         if TOPIC in resource["Properties"]["Topics"]
     ]
     assert len(policies) == 1
@@ -160,7 +138,7 @@ def test_every_alarm_notifies_the_topic_and_says_what_to_do(logical_id: str) -> 
 
 @pytest.mark.parametrize("metric_name", ["Errors", "Throttles"])
 def test_one_alarm_sums_the_metric_of_every_function(metric_name: str) -> None:
-    functions = set(_resources("AWS::Serverless::Function"))
+    functions = set(resources("AWS::Serverless::Function"))
     assert len(functions) >= 9  # the eight HTTP-facing functions and the retry consumer
     covering = []
     for logical_id, alarm in _alarms_on("AWS/Lambda", metric_name).items():
@@ -208,11 +186,11 @@ def test_an_alarm_watches_the_age_of_the_oldest_retried_call() -> None:
         assert alarm["Threshold"] == {"Ref": "OldestRetryAlarmSeconds"}
         assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
     # Well before Amplitude's Attribution API drops what it holds (72 h).
-    assert _parameter("OldestRetryAlarmSeconds")["Default"] < 72 * 3600
+    assert parameter("OldestRetryAlarmSeconds")["Default"] < 72 * 3600
 
 
 def test_an_alarm_fires_on_dead_letters_well_before_sqs_deletes_them() -> None:
-    retention = _template()["Resources"]["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
+    retention = template()["Resources"]["DeadLetterQueue"]["Properties"]["MessageRetentionPeriod"]
     assert retention == FOURTEEN_DAYS_S
     on_age = {
         logical_id: alarm
@@ -223,9 +201,9 @@ def test_an_alarm_fires_on_dead_letters_well_before_sqs_deletes_them() -> None:
     for alarm in on_age.values():
         assert alarm["Statistic"] == "Maximum"
         threshold = alarm["Threshold"]
-        parameter = _parameter(threshold["Ref"]) if isinstance(threshold, dict) else {"Default": threshold}
-        assert parameter["Default"] < retention
-        assert parameter.get("MaxValue", parameter["Default"]) < retention
+        limit = parameter(threshold["Ref"]) if isinstance(threshold, dict) else {"Default": threshold}
+        assert limit["Default"] < retention
+        assert limit.get("MaxValue", limit["Default"]) < retention
     on_count = _alarms_on("AWS/SQS", "ApproximateNumberOfMessagesVisible")
     assert any(
         _refers_to(_dimension(m, "QueueName"), "DeadLetterQueue") for a in on_count.values() for m in _metric_stats(a)
@@ -241,7 +219,7 @@ def test_no_alarm_watches_the_age_of_retry_queue_messages() -> None:
 
 
 def test_the_alarms_read_the_namespace_the_functions_write() -> None:
-    environment = _template()["Globals"]["Function"]["Environment"]["Variables"]
+    environment = template()["Globals"]["Function"]["Environment"]["Variables"]
     assert environment["POWERTOOLS_METRICS_NAMESPACE"] == METRICS_NAMESPACE
 
 
@@ -249,16 +227,16 @@ def test_the_alarms_read_the_namespace_the_functions_write() -> None:
 
 
 def test_the_retry_horizon_is_wired_with_its_28_hour_default() -> None:
-    environment = _template()["Globals"]["Function"]["Environment"]["Variables"]
+    environment = template()["Globals"]["Function"]["Environment"]["Variables"]
     assert environment["RELAY_RETRY_HORIZON_S"] == {"Ref": "RetryHorizonSeconds"}
-    horizon = _parameter("RetryHorizonSeconds")
+    horizon = parameter("RetryHorizonSeconds")
     assert horizon["Type"] == "Number"
     assert horizon["Default"] == 100800  # 28 h: a 24 h Amplitude outage heals on its own
     assert horizon["MinValue"] <= 24 * 3600 < horizon["Default"] <= horizon["MaxValue"]
     # The attempt cap is optional now: 0 (none) by default, the horizon decides.
     assert environment["RELAY_MAX_ATTEMPTS"] == {"Ref": "MaxAttempts"}
-    assert _parameter("MaxAttempts")["Default"] == 0
-    assert _parameter("MaxAttempts")["MinValue"] == 0
+    assert parameter("MaxAttempts")["Default"] == 0
+    assert parameter("MaxAttempts")["MinValue"] == 0
     # The local stack (`postback-relay serve`) runs with the same defaults.
     local = load_template(TEMPLATE).environment
     assert local["RELAY_RETRY_HORIZON_S"] == 100800

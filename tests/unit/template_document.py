@@ -1,0 +1,33 @@
+"""template.yaml as the template tests read it: the raw document (CloudFormation tags kept as
+values), its resources by type, its parameters."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import yaml
+
+from postback_relay.local.template import _CloudFormationLoader
+from tests.conftest import ROOT
+
+TEMPLATE = ROOT / "template.yaml"
+
+
+@cache
+def template() -> dict[str, Any]:
+    document: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)  # noqa: S506
+    return document
+
+
+def resources(resource_type: str) -> dict[str, dict[str, Any]]:
+    return {
+        logical_id: resource
+        for logical_id, resource in template()["Resources"].items()
+        if resource.get("Type") == resource_type
+    }
+
+
+def parameter(name: str) -> dict[str, Any]:
+    found: dict[str, Any] = template()["Parameters"][name]
+    return found

@@ -1,0 +1,504 @@
+"""Least privilege in template.yaml (issue 12): each function's role grants what its code calls and
+nothing more; no SAM policy template, no AWS-managed policy, no `Resource: "*"` except where AWS has
+no resource-level permissions; the archive bucket and both queues refuse requests without TLS; the
+archive is versioned, and its noncurrent versions expire soon.
+
+What the roles must grant is derived from the code where it can be (the boto3 calls of Powertools'
+idempotency and parameters, of the tracker's store, of the archive and queues), so a new call
+without its permission fails here, not in AWS with an AccessDenied."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from collections.abc import Iterator
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from postback_relay.config import Settings
+from postback_relay.local.template import load_template
+from tests.conftest import ROOT
+from tests.unit.template_document import TEMPLATE, resources, template
+
+PACKAGE = ROOT / "layers" / "relay" / "postback_relay"
+ARCHIVE = "${ArchiveBucket.Arn}"
+
+# Actions without resource-level permissions: the only ones a role may allow on "*".
+# https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html
+NO_RESOURCE_LEVEL = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+# What the SAM policy templates used to grant and nothing in the functions calls (issue 12).
+NEVER = {
+    "dynamodb:Scan",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:BatchGetItem",
+    "dynamodb:ConditionCheckItem",
+    "s3:PutObjectAcl",
+    "s3:PutLifecycleConfiguration",
+    "s3:DeleteObject",
+    "s3:GetObject",
+    "s3:ListBucket",
+    "ssm:DescribeParameters",
+    "ssm:GetParametersByPath",
+    "ssm:GetParameters",
+    "logs:CreateLogGroup",
+}
+
+
+# ------------------------------------------------------------------------------ reading the template
+
+
+def _functions() -> dict[str, dict[str, Any]]:
+    return {logical_id: r["Properties"] for logical_id, r in resources("AWS::Serverless::Function").items()}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _get_att_target(value: Any) -> str | None:
+    if isinstance(value, dict) and "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return str(target.split(".")[0] if isinstance(target, str) else target[0])
+    return None
+
+
+def _name(value: Any) -> str:
+    """A policy's Resource as one comparable string: `X.Arn`, the Sub string, or `Ref:X`."""
+    if isinstance(value, str):
+        return value
+    if "Fn::GetAtt" in value:
+        target = value["Fn::GetAtt"]
+        return str(target if isinstance(target, str) else ".".join(target))
+    if "Fn::Sub" in value:
+        return str(value["Fn::Sub"] if isinstance(value["Fn::Sub"], str) else value["Fn::Sub"][0])
+    if "Ref" in value:
+        return f"Ref:{value['Ref']}"
+    raise AssertionError(f"unexpected resource {value!r}")
+
+
+def _branches(value: Any) -> Iterator[Any]:
+    """Both branches of an `!If` (the superset a deployment can get), else the value; no AWS::NoValue."""
+    if isinstance(value, dict) and "Fn::If" in value:
+        for branch in value["Fn::If"][1:]:
+            yield from _branches(branch)
+    elif value != {"Ref": "AWS::NoValue"}:
+        yield value
+
+
+def _statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for item in _as_list(document["Statement"]) for s in _branches(item)]
+
+
+def _role_of(function_id: str) -> str:
+    role = _get_att_target(_functions()[function_id].get("Role"))
+    assert role in resources("AWS::IAM::Role"), f"{function_id}: Role must be !GetAtt <a role of this template>.Arn"
+    return role
+
+
+def _role_documents(role_id: str) -> list[dict[str, Any]]:
+    """Every policy document that applies to the role: inline, customer-managed, role policies."""
+    properties = resources("AWS::IAM::Role")[role_id]["Properties"]
+    documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+    managed = resources("AWS::IAM::ManagedPolicy")
+    for arn in properties.get("ManagedPolicyArns", []):
+        for ref in _branches(arn):
+            assert isinstance(ref, dict), f"{role_id}: {ref!r} is not this template's"
+            assert ref.get("Ref") in managed, f"{role_id}: {ref!r} is not this template's"
+            documents.append(managed[ref["Ref"]]["Properties"]["PolicyDocument"])
+    for policy in resources("AWS::IAM::RolePolicy").values():
+        if policy["Properties"]["RoleName"] == {"Ref": role_id}:
+            documents.append(policy["Properties"]["PolicyDocument"])
+    return documents
+
+
+def _grants(function_id: str, effect: str = "Allow") -> set[tuple[str, str]]:
+    """(action, resource) pairs the function's role allows (or denies)."""
+    return {
+        (action, _name(resource))
+        for document in _role_documents(_role_of(function_id))
+        for statement in _statements(document)
+        if statement["Effect"] == effect
+        for action in _as_list(statement["Action"])
+        for resource in _as_list(statement["Resource"])
+    }
+
+
+def _identity_statements() -> Iterator[tuple[str, dict[str, Any]]]:
+    for kind in ("AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
+        for logical_id, resource in resources(kind).items():
+            for statement in _statements(resource["Properties"]["PolicyDocument"]):
+                yield logical_id, statement
+    for logical_id, resource in resources("AWS::IAM::Role").items():
+        for policy in resource["Properties"].get("Policies", []):
+            for statement in _statements(policy["PolicyDocument"]):
+                yield logical_id, statement
+
+
+# ------------------------------------------------------------------------------ reading the code
+
+
+def _calls_on(source: str, receiver: str) -> set[str]:
+    """Method names called as `<receiver>.<name>(` in the source."""
+    return set(re.findall(rf"{re.escape(receiver)}\.(\w+)\(", source))
+
+
+def _action(service: str, operation: str) -> str:
+    """boto3's snake_case operation as an IAM action: get_item -> dynamodb:GetItem."""
+    return f"{service}:{''.join(part.capitalize() for part in operation.split('_'))}"
+
+
+def _methods(path: Path, class_name: str) -> dict[str, ast.FunctionDef]:
+    tree = ast.parse(path.read_text())
+    (cls,) = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == class_name]
+    return {node.name: node for node in cls.body if isinstance(node, ast.FunctionDef)}
+
+
+def _attribute_calls(node: ast.AST, owner: str) -> set[tuple[str, str]]:
+    """(attribute, method) for every `self.<attribute>.<method>(...)`, or (owner, method) for
+    `self.<method>(...)` when owner is given."""
+    found: set[tuple[str, str]] = set()
+    for call in ast.walk(node):
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)):
+            continue
+        target = call.func.value
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and target.value.id == "self":
+            found.add((target.attr, call.func.attr))
+        elif owner and isinstance(target, ast.Name) and target.id == "self":
+            found.add((owner, call.func.attr))
+    return found
+
+
+# ------------------------------------------------------------------------------ roles, not templates
+
+
+@pytest.mark.parametrize("function_id", sorted(_functions()))
+def test_every_function_has_a_role_of_this_template_and_no_sam_policies(function_id: str) -> None:
+    properties = _functions()[function_id]
+    # With Policies (SAM policy templates or statements) SAM generates the role itself and attaches
+    # AWSLambdaBasicExecutionRole (logs on "*"), and AWSLambdaSQSQueueExecutionRole (SQS on "*")
+    # for a queue consumer: an explicit role is the only way to keep those out.
+    assert "Policies" not in properties
+    role_id = _role_of(function_id)
+    role = resources("AWS::IAM::Role")[role_id]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"] == [
+        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+    ]
+    # One role per function: no function can act with another's permissions.
+    others = [other for other in _functions() if other != function_id and _role_of(other) == role_id]
+    assert not others
+
+
+def test_no_function_setting_brings_sam_policies_back() -> None:
+    global_function = template()["Globals"]["Function"]
+    assert "Policies" not in global_function
+    assert "Role" not in global_function
+
+
+def test_no_role_has_an_aws_managed_policy() -> None:
+    for role_id, role in resources("AWS::IAM::Role").items():
+        for arn in role["Properties"].get("ManagedPolicyArns", []):
+            for ref in _branches(arn):
+                assert isinstance(ref, dict), f"{role_id}: {ref!r} (an AWS-managed policy?)"
+                assert ref.get("Ref") in resources("AWS::IAM::ManagedPolicy"), role_id
+
+
+def test_resource_star_only_for_actions_without_resource_level_permissions() -> None:
+    for logical_id, statement in _identity_statements():
+        actions = set(_as_list(statement["Action"]))
+        assert not any("*" in action for action in actions), f"{logical_id}: wildcard action {actions}"
+        if "*" in _as_list(statement["Resource"]):
+            assert statement["Effect"] == "Allow"
+            assert actions <= NO_RESOURCE_LEVEL, f"{logical_id}: {actions - NO_RESOURCE_LEVEL} on '*'"
+
+
+def test_only_the_tracing_policy_allows_anything_on_star_and_only_where_tracing_is_on() -> None:
+    on_star = {logical_id for logical_id, s in _identity_statements() if "*" in _as_list(s["Resource"])}
+    assert on_star == {"TracingPolicy"}
+    assert resources("AWS::IAM::ManagedPolicy")["TracingPolicy"]["Condition"] == "TraceRetry"
+    for function_id, properties in _functions().items():
+        attached = resources("AWS::IAM::Role")[_role_of(function_id)]["Properties"]["ManagedPolicyArns"]
+        (tracing,) = [arn for arn in attached if "Fn::If" in arn and arn["Fn::If"][1] == {"Ref": "TracingPolicy"}]
+        # Attached exactly when the function traces (Tracing Active).
+        condition = tracing["Fn::If"][0]
+        tracing_setting = properties.get("Tracing", template()["Globals"]["Function"]["Tracing"])
+        assert tracing_setting == {"Fn::If": [condition, "Active", "PassThrough"]}, function_id
+
+
+def test_nothing_the_issue_found_is_granted_any_more() -> None:
+    for function_id in _functions():
+        granted = {action for action, _ in _grants(function_id)}
+        assert not granted & NEVER, f"{function_id}: {granted & NEVER}"
+
+
+# ------------------------------------------------------------------------------ what each function may do
+
+SSM_PARAMETER = "arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/"
+SECRET = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
+
+
+def _secret(name_parameter: str) -> set[tuple[str, str]]:
+    # Secrets Manager adds "-" and six random characters: "-??????", not "-*" (which would also
+    # match another secret named "<name>-anything").
+    return {
+        ("ssm:GetParameter", f"{SSM_PARAMETER}${{{name_parameter}}}"),
+        ("secretsmanager:GetSecretValue", f"{SECRET}${{{name_parameter}}}-??????"),
+    }
+
+
+DELIVERY = {
+    ("sqs:SendMessage", "RetryQueue.Arn"),
+    ("sqs:SendMessage", "DeadLetterQueue.Arn"),
+    ("kms:Decrypt", "Ref:SecretsKmsKeyArn"),
+    *_secret("AmplitudeApiKeyName"),
+}
+IDEMPOTENCY = {
+    (action, "IdempotencyTable.Arn")
+    for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
+}
+RELAY_TOKENS = _secret("RelayTokenName")
+APP_KEYS = {
+    ("ssm:GetParameter", f"{SSM_PARAMETER}${{TrackerAppKeyPrefix}}*"),
+    ("secretsmanager:GetSecretValue", f"{SECRET}${{TrackerAppKeyPrefix}}*"),
+}
+TRACING = {(action, "*") for action in NO_RESOURCE_LEVEL}
+TRACKER_TABLES = {
+    ("dynamodb:GetItem", "AppsTable.Arn"),
+    ("dynamodb:PutItem", "ClicksTable.Arn"),
+    ("dynamodb:Query", "ClicksTable.Arn"),
+    ("dynamodb:PutItem", "InstallsTable.Arn"),
+    ("dynamodb:GetItem", "InstallsTable.Arn"),
+}
+CONSUME_RETRY_QUEUE = {
+    (action, "RetryQueue.Arn") for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
+}
+
+
+def _logs(function_id: str) -> set[tuple[str, str]]:
+    return {(action, f"{function_id}LogGroup.Arn") for action in ("logs:CreateLogStream", "logs:PutLogEvents")}
+
+
+def _archive(partition: str) -> set[tuple[str, str]]:
+    return {("s3:PutObject", f"{ARCHIVE}/raw/partner={partition}")}
+
+
+def _partners() -> dict[str, str]:
+    """Built-in partner functions by logical id -> the partner name their adapter archives under."""
+    import importlib
+
+    partners: dict[str, str] = {}
+    for function_id, properties in _functions().items():
+        folder = Path(properties["CodeUri"]).name
+        if (PACKAGE / "partners" / f"{folder}.py").is_file():
+            adapter = getattr(importlib.import_module(f"postback_relay.partners.{folder}"), "ADAPTER", None)
+            if adapter is not None:  # partners/custom.py is the mapping files' engine, not a partner
+                partners[function_id] = adapter.name
+    return partners
+
+
+def _expected() -> dict[str, set[tuple[str, str]]]:
+    partner_common = DELIVERY | IDEMPOTENCY | RELAY_TOKENS | TRACING
+    expected = {
+        function_id: partner_common | _logs(function_id) | _archive(f"{name}/*")
+        for function_id, name in _partners().items()
+    }
+    expected["CustomNetworkFunction"] = partner_common | _logs("CustomNetworkFunction") | _archive("*")
+    expected["TrackerFunction"] = (
+        DELIVERY | APP_KEYS | TRACING | TRACKER_TABLES | _logs("TrackerFunction") | _archive("tracker-*/*")
+    )
+    expected["RetryFunction"] = (
+        DELIVERY | IDEMPOTENCY | APP_KEYS | TRACING | CONSUME_RETRY_QUEUE | _logs("RetryFunction")
+    )
+    return expected
+
+
+def test_the_six_partners_each_have_a_function() -> None:
+    assert sorted(_partners().values()) == ["adjust", "appsflyer", "branch", "kochava", "singular", "tenjin"]
+    assert set(_expected()) == set(_functions())
+
+
+@pytest.mark.parametrize("function_id", sorted(_functions()))
+def test_each_function_is_allowed_exactly_what_it_uses(function_id: str) -> None:
+    granted = _grants(function_id)
+    expected = _expected()[function_id]
+    assert granted - expected == set(), f"{function_id} is allowed more than it uses"
+    assert expected - granted == set(), f"{function_id} lacks a permission its code needs"
+
+
+def test_the_custom_networks_cannot_write_the_built_in_partners_partitions() -> None:
+    denied = {resource for action, resource in _grants("CustomNetworkFunction", "Deny") if action == "s3:PutObject"}
+    assert denied == {f"{ARCHIVE}/raw/partner={name}/*" for name in _partners().values()} | {
+        f"{ARCHIVE}/raw/partner=tracker-*/*"
+    }
+    # Every mapping file shipped is a partition the custom function may write.
+    from postback_relay.partners.custom import load_networks
+
+    for name in load_networks():
+        key = f"{ARCHIVE}/raw/partner={name}/2026-01-01/x.json.gz"
+        assert fnmatchcase(key, f"{ARCHIVE}/raw/partner=*")
+        assert not any(fnmatchcase(key, pattern) for pattern in denied), name
+
+
+def test_only_the_partner_functions_read_the_relay_tokens() -> None:
+    for function_id in _functions():
+        reads_tokens = bool(_grants(function_id) & RELAY_TOKENS)
+        assert reads_tokens == (function_id not in ("TrackerFunction", "RetryFunction")), function_id
+
+
+def test_app_keys_are_readable_only_under_the_configured_prefix() -> None:
+    policy = resources("AWS::IAM::ManagedPolicy")["TrackerAppKeysPolicy"]
+    assert policy["Condition"] == "HasTrackerAppKeyPrefix"
+    prefix = template()["Parameters"]["TrackerAppKeyPrefix"]
+    assert prefix["Default"] == ""
+    pattern = re.compile(prefix["AllowedPattern"])
+    assert pattern.fullmatch("postback-relay/apps/")
+    # Ending in "/": a prefix "apps" would also grant "apps-of-someone-else".
+    for wrong in ("postback-relay/apps", "/postback-relay/apps/", "*", "a*/"):
+        assert not pattern.fullmatch(wrong), wrong
+
+
+def test_kms_decrypt_only_with_the_named_key_and_only_through_the_secret_store() -> None:
+    (statement,) = [
+        s
+        for s in _statements(resources("AWS::IAM::ManagedPolicy")["DeliveryPolicy"]["Properties"]["PolicyDocument"])
+        if "kms:Decrypt" in _as_list(s["Action"])
+    ]
+    assert statement["Resource"] == {"Ref": "SecretsKmsKeyArn"}
+    via = statement["Condition"]["StringEquals"]["kms:ViaService"]["Fn::If"]
+    assert via[0] == "UseSsm"
+    assert via[1:] == [
+        {"Fn::Sub": "ssm.${AWS::Region}.amazonaws.com"},
+        {"Fn::Sub": "secretsmanager.${AWS::Region}.amazonaws.com"},
+    ]
+
+
+# ------------------------------------------------------------------------------ ... derived from the code
+
+
+def test_the_idempotency_policy_is_what_powertools_calls() -> None:
+    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+
+    operations = _calls_on(inspect.getsource(DynamoDBPersistenceLayer), "self.client")
+    assert operations == {"get_item", "put_item", "update_item", "delete_item"}
+    assert {(_action("dynamodb", op), "IdempotencyTable.Arn") for op in operations} == IDEMPOTENCY
+
+
+def test_reading_a_secret_is_one_get_and_no_describe() -> None:
+    from aws_lambda_powertools.utilities.parameters import SecretsProvider, SSMProvider
+
+    # The relay calls provider.get(name): BaseProvider.get -> _get.
+    assert _calls_on(inspect.getsource(SSMProvider._get), "self.client") == {"get_parameter"}
+    assert _calls_on(inspect.getsource(SecretsProvider._get), "self.client") == {"get_secret_value"}
+    secrets_source = (PACKAGE / "secrets.py").read_text()
+    assert "provider.get(" in secrets_source
+    assert "get_multiple" not in secrets_source  # GetParametersByPath: not granted
+
+
+def test_the_functions_send_to_the_queues_and_put_to_the_archive_only() -> None:
+    from postback_relay.archive import Archive
+    from postback_relay.queues import Queue
+
+    # Sends are the functions'; receive/delete/visibility/depth are the operators' commands.
+    assert _calls_on(inspect.getsource(Queue.send_body), "sqs_client()") == {"send_message"}
+    assert _calls_on(inspect.getsource(Archive.put), "s3_client()") == {"put_object"}
+
+
+def test_the_tracker_role_is_what_its_requests_call_on_its_tables() -> None:
+    store = _methods(PACKAGE / "tracker" / "store.py", "TrackerStore")
+    tables = {"apps": "AppsTable", "clicks": "ClicksTable", "installs": "InstallsTable"}
+    # The store methods a request reaches (the service's calls); the rest (registering and listing
+    # apps) are the operators' `postback-relay apps` commands, with their own credentials.
+    service = ast.parse((PACKAGE / "tracker" / "service.py").read_text())
+    reached = {method for attribute, method in _attribute_calls(service, "") if attribute == "store"}
+    assert reached, "the tracker service calls no store method?"
+    operations: set[tuple[str, str]] = set()
+    pending = sorted(reached)
+    while pending:
+        method = pending.pop()
+        for attribute, call in _attribute_calls(store[method], "store"):
+            if attribute == "store" and call in store:
+                pending.append(call)  # a helper of the store (self._query)
+            elif attribute in tables:
+                operations.add((_action("dynamodb", call), f"{tables[attribute]}.Arn"))
+    granted = {(a, r) for a, r in _grants("TrackerFunction") if a.startswith("dynamodb:")}
+    assert granted == operations == TRACKER_TABLES
+
+
+def test_the_archive_partitions_are_the_ones_the_code_writes() -> None:
+    environment = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert environment["RELAY_ARCHIVE_PREFIX"] == "raw" == Settings.model_fields["archive_prefix"].default
+    assert load_template(TEMPLATE).environment["RELAY_ARCHIVE_PREFIX"] == "raw"
+    # The tracker archives under partitions named tracker-*.
+    service = ast.parse((PACKAGE / "tracker" / "service.py").read_text())
+    partitions = {
+        node.args[0].value
+        for node in ast.walk(service)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "ArchivedPostback"
+        and node.args
+        and isinstance(node.args[0], ast.Constant)
+    }
+    assert partitions
+    assert all(fnmatchcase(str(partition), "tracker-*") for partition in partitions), partitions
+
+
+# ------------------------------------------------------------------------------ TLS only, versioning
+
+
+def _tls_only(statements: list[dict[str, Any]], action: str, resources: set[str]) -> bool:
+    return any(
+        s["Effect"] == "Deny"
+        and s["Principal"] == "*"
+        and s["Action"] == action
+        and {_name(r) for r in _as_list(s["Resource"])} == resources
+        and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
+
+
+def test_the_archive_bucket_refuses_requests_without_tls() -> None:
+    (policy,) = [
+        p["Properties"]
+        for p in resources("AWS::S3::BucketPolicy").values()
+        if p["Properties"]["Bucket"] == {"Ref": "ArchiveBucket"}
+    ]
+    assert _tls_only(_statements(policy["PolicyDocument"]), "s3:*", {"ArchiveBucket.Arn", f"{ARCHIVE}/*"})
+
+
+@pytest.mark.parametrize("queue_id", ["RetryQueue", "DeadLetterQueue"])
+def test_each_queue_refuses_requests_without_tls(queue_id: str) -> None:
+    policies = [
+        p["Properties"]
+        for p in resources("AWS::SQS::QueuePolicy").values()
+        if {"Ref": queue_id} in p["Properties"]["Queues"]
+    ]
+    assert policies, f"no queue policy on {queue_id}"
+    assert any(_tls_only(_statements(p["PolicyDocument"]), "sqs:*", {f"{queue_id}.Arn"}) for p in policies)
+
+
+@pytest.mark.parametrize("queue_id", ["RetryQueue", "DeadLetterQueue"])
+def test_the_queues_need_no_customer_key(queue_id: str) -> None:
+    # SQS-managed encryption: the functions' sends need no kms: grant. (A customer key here would.)
+    properties = resources("AWS::SQS::Queue")[queue_id]["Properties"]
+    assert properties["SqsManagedSseEnabled"] is True
+    assert "KmsMasterKeyId" not in properties
+
+
+def test_the_archive_is_versioned_and_noncurrent_versions_expire_soon() -> None:
+    bucket = resources("AWS::S3::Bucket")["ArchiveBucket"]["Properties"]
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    rules = bucket["LifecycleConfiguration"]["Rules"]
+    assert all(rule["Status"] == "Enabled" and "Prefix" not in rule and "Filter" not in rule for rule in rules)
+    (retention,) = [rule for rule in rules if "ExpirationInDays" in rule]
+    assert retention["ExpirationInDays"] == {"Ref": "ArchiveRetentionDays"}
+    assert retention["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "ArchiveNoncurrentVersionDays"}}
+    noncurrent = template()["Parameters"]["ArchiveNoncurrentVersionDays"]
+    assert noncurrent["Type"] == "Number"
+    assert 1 <= noncurrent["MinValue"] <= noncurrent["Default"] <= 7
+    assert noncurrent["MaxValue"] <= 365
+    # Expiring a current object in a versioned bucket leaves a delete marker: removed once alone.
+    assert any(rule.get("ExpiredObjectDeleteMarker") is True for rule in rules)
