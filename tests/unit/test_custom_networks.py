@@ -18,7 +18,7 @@ import pytest
 from postback_relay.config import ConfigurationError
 from postback_relay.errors import BadRequest, Undeliverable
 from postback_relay.mapping import to_amplitude_calls
-from postback_relay.models.postback import Kind, Postback
+from postback_relay.models.postback import DeviceIds, Kind, Postback
 from postback_relay.partners import PartnerAdapter
 from postback_relay.partners.custom import (
     NETWORKS_DIR,
@@ -454,14 +454,22 @@ def test_ids_get_hygiene() -> None:
         "android_id": {"from": "i"},
         "user_id": {"from": "u"},
     }
-    raw = {"a": IDFA.lower(), "v": ZEROS, "g": GAID.upper(), "s": "ABC-DEF", "i": "3F4A92B6C1D8E90F", "u": "0000"}
+    app_set_id = "A1B2C3D4-0000-4000-8000-ABCDEF012345"
+    raw = {"a": IDFA.lower(), "v": ZEROS, "g": GAID.upper(), "s": app_set_id, "i": "3F4A92B6C1D8E90F", "u": "0000"}
     postback = parse(fields, raw)
     assert postback.ids.idfa == IDFA
     assert postback.ids.idfv is None
     assert postback.ids.adid == GAID
-    assert postback.ids.android_app_set_id == "abc-def"
+    assert postback.ids.android_app_set_id == app_set_id.lower()
     assert postback.ids.android_id == "3f4a92b6c1d8e90f"
     assert postback.user_id is None
+
+
+def test_malformed_ids_count_as_missing() -> None:
+    fields = {"idfa": {"from": "a"}, "adid": {"from": "g"}, "android_app_set_id": {"from": "s"}}
+    fields["android_id"] = {"from": "i"}
+    raw = {"a": "ABC-DEF", "g": IDFA + "0", "s": "x" * 5000, "i": "3F4A92B6C1D8E90"}
+    assert parse(fields, raw).ids == DeviceIds()
 
 
 def test_when_platform_routes_one_key_to_the_right_id() -> None:
@@ -632,8 +640,11 @@ def test_text_is_capped() -> None:
     assert len(postback.event_name) == 1000
 
 
-def test_repeated_query_parameter_uses_first_value() -> None:
-    assert parse({"campaign": {"from": "c"}}, {"c": ["first", "second"]}).campaign.campaign == "first"
+def test_wrong_typed_values_count_as_missing() -> None:
+    # The inbound layer keeps a repeated query parameter's first value; a list can only be a JSON
+    # body's wrong type, never coerced into text.
+    assert parse({"campaign": {"from": "c"}}, {"c": ["first", "second"]}).campaign.campaign is None
+    assert parse({"campaign": {"from": "c"}}, {"c": {"a": 1}}).campaign.campaign is None
 
 
 def test_properties_and_event_types_from_the_file() -> None:

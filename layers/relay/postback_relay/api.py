@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Callable, Mapping
+from http import HTTPStatus
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+from aws_lambda_powertools.event_handler.exceptions import ServiceError
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
@@ -16,7 +19,7 @@ from pydantic import BaseModel
 
 from .config import ConfigurationError, get_settings
 from .core import ErrorAnswer, PostbackAnswer, accept_postback
-from .errors import NotFound, RelayError
+from .errors import InternalError, NotFound, RelayError
 from .inbound import authenticate, check_source, read_postback
 from .observability import count, flush_metrics, logger, traced
 from .partners import PartnerAdapter
@@ -24,6 +27,7 @@ from .runtime import get_archive, get_delivery, get_idempotency
 from .secrets import relay_tokens
 
 CUSTOM_ROUTE_PREFIX = "/v1/postbacks/custom"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # Leave the Lambda this much time to answer after the immediate attempt.
 _ANSWER_MARGIN_MS = 300
 
@@ -69,8 +73,33 @@ def _receive(app: APIGatewayHttpResolver, adapter: PartnerAdapter) -> Response[s
     return json_response(status, body)
 
 
+def _raised_at(error: BaseException) -> str:
+    """Where `error` was raised, as the relay's innermost frame on its way: file, line and function
+    (a library's own frames say less to on-call). A location, never a value."""
+    trace = error.__traceback__
+    found: str | None = None
+    while trace is not None:
+        code = trace.tb_frame.f_code
+        if _PACKAGE_DIR in code.co_filename or found is None:
+            found = f"{os.path.basename(code.co_filename)}:{trace.tb_lineno} in {code.co_name}"
+        trace = trace.tb_next
+    return found or "unknown"
+
+
+def _aws_error_code(error: Exception) -> str | None:
+    """The AWS error code of a ClientError ("ThrottlingException"); None for other botocore errors."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code")
+        return str(code) if code else None
+    return None
+
+
 def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
-    """Every refusal as a JSON body naming the problem; never a bare 500 for bad input."""
+    """Every refusal as a JSON body naming the problem; never a bare 500 for bad input.
+
+    Exceptions are logged by type and place only (no message, no traceback): a message can quote
+    the value that caused it, and that value can be an advertising id, a user id or a token.
+    """
 
     @app.exception_handler(RelayError)  # type: ignore[untyped-decorator]
     def refuse(error: RelayError) -> Response[str]:
@@ -81,15 +110,51 @@ def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
     @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]
     def misconfigured(error: ConfigurationError) -> Response[str]:
         logger.error("relay misconfigured", extra={"problem": str(error)})
-        return json_response(500, {"error": "the relay is misconfigured; its operators have been alerted"})
+        return json_response(
+            500, {"error": "the relay is misconfigured; its operators have been alerted", "code": "misconfigured"}
+        )
 
     @app.exception_handler([BotoCoreError, ClientError])  # type: ignore[untyped-decorator]
     def queue_unavailable(error: Exception) -> Response[str]:
         # We could not take ownership of the postback: say so, so the partner can resend.
-        logger.exception("retry queue unavailable", extra={"partner": partner})
+        logger.error(
+            "retry queue unavailable",
+            extra={
+                "partner": partner,
+                "error_type": type(error).__name__,
+                "aws_error_code": _aws_error_code(error),
+                "error_at": _raised_at(error),
+            },
+        )
         return json_response(
             503, {"error": "the relay could not queue this postback; resend it later"}, QUEUE_RETRY_AFTER_S
         )
+
+    @app.exception_handler(ServiceError)  # type: ignore[untyped-decorator]
+    def powertools_answer(error: ServiceError) -> Response[str]:
+        # Powertools' own refusals, chiefly NotFoundError when no route matches (a custom network
+        # name the route pattern refuses): without this handler the catch-all below would take them.
+        status = error.status_code if 400 <= error.status_code < 600 else 500
+        try:
+            phrase = HTTPStatus(status).phrase.lower()
+        except ValueError:
+            phrase = "error"
+        return json_response(status, {"error": phrase, "code": phrase.replace(" ", "_")})
+
+    @app.exception_handler(Exception)  # type: ignore[untyped-decorator]
+    def failed(error: Exception) -> Response[str]:
+        # Powertools picks the most specific handler by the exception's MRO, so this one only
+        # sees what no other handles: a bug. A JSON 500, counted and alarmed on (Api5xxAlarm).
+        logger.error(
+            "unexpected error",
+            extra={"partner": partner, "error_type": type(error).__name__, "error_at": _raised_at(error)},
+        )
+        count("internal_error", partner)
+        # Read defensively: this handler must answer whatever the event looked like.
+        context = app.current_event.raw_event.get("requestContext")
+        request_id = context.get("requestId") if isinstance(context, dict) else None
+        answer = InternalError(request_id=request_id) if isinstance(request_id, str) else InternalError()
+        return json_response(answer.status, answer.body())
 
 
 def _answer(model: type[BaseModel], description: str) -> OpenAPIResponse:
@@ -106,6 +171,7 @@ POSTBACK_RESPONSES: dict[int, OpenAPIResponse] = {
     413: _answer(ErrorAnswer, "Body too large"),
     415: _answer(ErrorAnswer, "Content type other than JSON or form"),
     422: _answer(ErrorAnswer, "Undeliverable: no usable device id for its platform and no user id"),
+    500: _answer(ErrorAnswer, "Internal error (a bug): the answer and the log name no value of the request"),
     503: _answer(
         ErrorAnswer,
         "Not accepted, resend after Retry-After: the queue or the secret store was unavailable,"
@@ -151,7 +217,7 @@ def custom_network_resolver(networks: Mapping[str, PartnerAdapter]) -> APIGatewa
         adapter = networks.get(name)
         if adapter is None:
             raise NotFound(
-                f"unknown network {name!r}: no mapping file {name}.yaml",
+                f"unknown network {name[:100]!r}: no mapping file {name[:100]}.yaml",
                 known=sorted(networks),
             )
         return _receive(app, adapter)

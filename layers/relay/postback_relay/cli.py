@@ -291,48 +291,63 @@ def _postback_url(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_postback_source(source: str) -> dict[str, Any]:
-    """A postback from a JSON file, or from a (partner-filled) callback URL's query string."""
-    from urllib.parse import parse_qsl, urlsplit
+def _try_request(source: str) -> dict[str, Any]:
+    """The API Gateway event a partner's request for `source` would be: a callback URL as its GET,
+    a JSON file as a POST of its bytes. `try` then reads it as the route does, so it refuses what
+    the route refuses, with the same answer."""
+    from urllib.parse import urlsplit
+
+    from .local.events import http_api_event
 
     if "://" in source or (source.startswith("/") and "?" in source):
-        return {k: v for k, v in parse_qsl(urlsplit(source).query, keep_blank_values=True) if k != "token"}
-    data = json.loads(Path(source).read_text())
-    if not isinstance(data, dict):
-        raise ValueError(f"{source}: expected a JSON object")
-    data.pop("token", None)
-    return data
+        url = urlsplit(source)
+        return http_api_event("GET", url.path or "/", query=url.query)
+    body = Path(source).read_bytes()
+    return http_api_event("POST", "/", body=body, headers={"content-type": "application/json"})
 
 
 def _try(args: argparse.Namespace) -> int:
+    from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
+
     from .amplitude.client import PATHS, encode
     from .config import get_settings
-    from .errors import RelayError
+    from .errors import InternalError, RelayError
+    from .inbound import read_postback
     from .mapping import to_amplitude_calls
     from .partners.registry import find_partner
 
     try:
         adapter = find_partner(args.partner)
-        raw = _read_postback_source(args.source)
-    except (KeyError, OSError, ValueError) as error:
+        event = APIGatewayProxyEventV2(_try_request(args.source))
+    except (KeyError, OSError) as error:
         print(f"error: {error.args[0] if isinstance(error, KeyError) else error}", file=sys.stderr)
         return 2
+    settings = get_settings()
     try:
+        raw = read_postback(event, settings.max_body_bytes)
         calls = to_amplitude_calls(adapter.parse(raw), adapter.convention)
+        requests_out = []
+        for call in calls:
+            form, body = encode(call, "<AMPLITUDE_API_KEY>")
+            request: dict[str, Any] = {
+                "method": "POST",
+                "url": settings.amplitude_base_url + PATHS[call.endpoint],
+                "insert_id": call.insert_id,
+            }
+            if form is not None:
+                # Show the JSON field decoded: it is what Amplitude parses.
+                request["form"] = {k: (v if k == "api_key" else json.loads(v)) for k, v in form.items()}
+            else:
+                request["json"] = json.loads(body or b"{}")
+            requests_out.append(request)
     except RelayError as error:
+        # The partner's answer: status and JSON body, as the route gives them.
         print(json.dumps({"status": error.status, **error.body()}, indent=2))
         return 1
-    base = get_settings().amplitude_base_url
-    requests_out = []
-    for call in calls:
-        form, body = encode(call, "<AMPLITUDE_API_KEY>")
-        request: dict[str, Any] = {"method": "POST", "url": base + PATHS[call.endpoint], "insert_id": call.insert_id}
-        if form is not None:
-            # Show the JSON field decoded: it is what Amplitude parses.
-            request["form"] = {k: (v if k == "api_key" else json.loads(v)) for k, v in form.items()}
-        else:
-            request["json"] = json.loads(body or b"{}")
-        requests_out.append(request)
+    except Exception:  # the route's catch-all answer; no traceback: it could quote a raw value
+        failure = InternalError()
+        print(json.dumps({"status": failure.status, **failure.body()}, indent=2))
+        return 1
     print(json.dumps(requests_out, indent=2, ensure_ascii=False))
     return 0
 

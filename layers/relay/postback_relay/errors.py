@@ -68,3 +68,14 @@ class DependencyUnavailable(RelayError):
 
     status, code = 503, "dependency_unavailable"
     retry_after_s = 10
+
+
+class InternalError(RelayError):
+    """Something failed that no input should make fail: a bug (500). The answer and the log say
+    only that, never the exception's text: an exception's message can quote the value that caused
+    it (pydantic's ValidationError does), and that value may be an advertising or user id."""
+
+    status, code = 500, "internal_error"
+
+    def __init__(self, **details: Any) -> None:
+        super().__init__("internal error: the relay failed on this request (logged for its operators)", **details)

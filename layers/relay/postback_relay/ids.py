@@ -3,6 +3,18 @@
 Partners send placeholders they could not fill as literal macros (`{idfa}`, `{{advertising_id}}`,
 `${(user_data.idfa)!}`), opt-out devices as all-zero ids, and many keys as empty strings or
 "null". None of those may ever reach Amplitude: an all-zero IDFA would merge every opted-out user.
+
+Device ids are also checked for their format; anything else counts as missing, never forwarded:
+- IDFA and IDFV are UUIDs (https://developer.apple.com/documentation/adsupport/asidentifiermanager/advertisingidentifier,
+  https://developer.apple.com/documentation/uikit/uidevice/identifierforvendor). A device that did
+  not authorise tracking reports the all-zero IDFA: treated as missing.
+- Google's advertising id is a UUID, all zeros after the user deletes it
+  (https://support.google.com/googleplay/android-developer/answer/6048248); Amazon Fire's too
+  (https://developer.amazon.com/docs/policy-center/advertising-id.html). Google documents no format
+  for the App Set ID (https://developer.android.com/identity/app-set-id); the SDK returns a UUID,
+  and every partner sample holds one, so it is checked as one too.
+- The Android ID is a 64-bit number as 16 hex digits
+  (https://developer.android.com/reference/android/provider/Settings.Secure#ANDROID_ID).
 """
 
 from __future__ import annotations
@@ -29,6 +41,9 @@ _DUNDER_NAME = re.compile(r"^__[A-Za-z0-9_]*[A-Za-z0-9]__$")
 _MACRO_STARTS = frozenset("{$%[_")
 
 _ZEROS = re.compile(r"^[0\-]+$")
+# The hyphenated form only: the platforms' SDKs report no other, and anything else is not theirs.
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_ANDROID_ID = re.compile(r"[0-9a-fA-F]{16}")
 _PLACEHOLDER_WORDS = frozenset(
     {"null", "none", "nil", "undefined", "unknown", "n/a", "na", "(null)", "-", '""', "{}", "[]"}
 )
@@ -75,23 +90,35 @@ def clean_text(value: Any, *, json_objects: bool = False, dunder_names: bool = F
 
 
 def clean_device_id(value: Any) -> str | None:
-    """A usable device identifier: also rejects all-zero ids (opted-out devices) and numbers."""
+    """A usable device identifier: text (never a number, list or object), not a placeholder, not all zeros."""
     text = clean_text(value) if isinstance(value, str) else None
     if text is None or _ZEROS.match(text):
         return None
     return text
 
 
-def clean_idfa(value: Any) -> str | None:
-    """IDFA / IDFV: upper case, as Apple's SDK and Amplitude's iOS SDK report them."""
+def _uuid(value: Any) -> str | None:
+    """A usable device id in the 8-4-4-4-12 hex form, as sent (case untouched)."""
     text = clean_device_id(value)
+    return text if text is not None and _UUID.fullmatch(text) else None
+
+
+def clean_idfa(value: Any) -> str | None:
+    """IDFA / IDFV: a UUID, upper case, as Apple's SDK and Amplitude's iOS SDK report them."""
+    text = _uuid(value)
     return text.upper() if text else None
 
 
 def clean_gaid(value: Any) -> str | None:
-    """Google / Amazon advertising id and App Set id: lower case, as Android reports them."""
-    text = clean_device_id(value)
+    """Google / Amazon advertising id and App Set id: a UUID, lower case, as Android reports them."""
+    text = _uuid(value)
     return text.lower() if text else None
+
+
+def clean_android_id(value: Any) -> str | None:
+    """Android ID: 16 hex digits, lower case."""
+    text = clean_device_id(value)
+    return text.lower() if text is not None and _ANDROID_ID.fullmatch(text) else None
 
 
 def clean_user_id(value: Any) -> str | None:
@@ -100,3 +127,16 @@ def clean_user_id(value: Any) -> str | None:
     if text is None or _ZEROS.match(text):
         return None
     return text
+
+
+def unencodable(text: str) -> bool:
+    """True for text that cannot be written as UTF-8: it holds a lone UTF-16 surrogate, which JSON's
+    `\\ud800` escapes and surrogate-escaped bytes produce. No JSON encoder or HTTP client downstream
+    can carry it faithfully."""
+    if text.isascii():  # the common case, without building an encoded copy
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False

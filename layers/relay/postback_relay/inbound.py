@@ -2,6 +2,9 @@
 
 GET postbacks carry their fields in the query string; POST ones as a JSON object or form fields
 (query-string fields fill in what the body leaves out). Our token is never part of the data.
+
+Every string that gets past here can be encoded (no lone surrogate, no bytes that are not UTF-8)
+and is within the shape limits; refusals name the field, never its value.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from urllib.parse import parse_qsl
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from .errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized, UnsupportedMediaType
+from .ids import unencodable
 
 TOKEN_PARAM = "token"  # noqa: S105 - a parameter name, not a secret
 TOKEN_HEADER = "x-relay-token"  # noqa: S105 - a header name
@@ -30,6 +34,7 @@ MAX_STRING_LENGTH = 8192
 _INT64 = 2**63
 _FORM = "application/x-www-form-urlencoded"
 _JSON_TYPES = ("application/json", "text/json", "text/plain")
+_NOT_TEXT = "is not valid Unicode text (a lone UTF-16 surrogate, or bytes that are not UTF-8)"
 
 
 def _header(event: APIGatewayProxyEventV2, name: str) -> str | None:
@@ -56,15 +61,22 @@ def authenticate(event: APIGatewayProxyEventV2, valid_tokens: Sequence[str], ext
     for candidate in presented:
         for token in valid_tokens:
             # No early exit: the time taken does not depend on which token matched.
-            matched |= hmac.compare_digest(candidate.encode(), token.encode())
+            # surrogatepass: a token holding a lone surrogate (a hand-built Lambda event) is a wrong
+            # token, not an encoding error.
+            matched |= hmac.compare_digest(candidate.encode("utf-8", "surrogatepass"), token.encode())
     if not matched:
         raise Unauthorized("invalid relay token")
 
 
 def _first_values(encoded: str, where: str) -> dict[str, str]:
-    """Decoded key/value pairs; a repeated key keeps its first value. Shape limits apply."""
+    """Decoded key/value pairs; a repeated key keeps its first value. Shape limits apply.
+
+    Percent-escapes that are not UTF-8 decode to lone surrogates (surrogateescape) so that
+    `check_shape` refuses them naming the field, as it does for a JSON body's `\\ud800` escapes,
+    instead of replacing them silently.
+    """
     try:
-        pairs = parse_qsl(encoded, keep_blank_values=True, max_num_fields=MAX_FIELDS)
+        pairs = parse_qsl(encoded, keep_blank_values=True, max_num_fields=MAX_FIELDS, errors="surrogateescape")
     except ValueError as error:
         raise BadRequest(f"{where} has more than {MAX_FIELDS} fields") from error
     fields: dict[str, str] = {}
@@ -120,25 +132,38 @@ def check_shape(value: Any, where: str) -> None:
         kind = type(node)
         if kind is str:
             if len(node) > MAX_STRING_LENGTH:
-                raise BadRequest(f"{_path(where, link)} is longer than {MAX_STRING_LENGTH} characters")
+                path = _path(where, link)
+                raise BadRequest(f"{path} is longer than {MAX_STRING_LENGTH} characters", field=path)
+            if unencodable(node):
+                path = _path(where, link)
+                raise BadRequest(f"{path} {_NOT_TEXT}", field=path)
             continue
         if kind is dict or kind is list:
             if depth >= MAX_DEPTH:
-                raise BadRequest(f"{_path(where, link)} is nested deeper than {MAX_DEPTH} levels")
+                path = _path(where, link)
+                raise BadRequest(f"{path} is nested deeper than {MAX_DEPTH} levels", field=path)
             items: Any = node.items() if kind is dict else enumerate(node)
             for key, child in items:
                 count += 1
                 if count > MAX_FIELDS:
                     raise BadRequest(f"{where} has more than {MAX_FIELDS} fields")
-                if kind is dict and len(key) > MAX_KEY_LENGTH:
-                    raise BadRequest(f"a field name in {_path(where, link)} is longer than {MAX_KEY_LENGTH} characters")
-                # Most postbacks are flat strings and nulls: settle those here instead of stacking them.
+                if kind is dict and (len(key) > MAX_KEY_LENGTH or unencodable(key)):
+                    # Named by its parent: the key itself is what is wrong, so it is not echoed.
+                    path = _path(where, link)
+                    problem = f"is longer than {MAX_KEY_LENGTH} characters" if len(key) > MAX_KEY_LENGTH else _NOT_TEXT
+                    raise BadRequest(f"a field name in {path} {problem}", field=path)
+                # Most postbacks are flat ASCII strings and nulls: settle those here instead of stacking them.
                 child_kind = type(child)
-                if child is None or child_kind is bool or (child_kind is str and len(child) <= MAX_STRING_LENGTH):
+                if (
+                    child is None
+                    or child_kind is bool
+                    or (child_kind is str and len(child) <= MAX_STRING_LENGTH and child.isascii())
+                ):
                     continue
                 stack.append((child, (link, key), depth + 1))
         elif _out_of_range(node):
-            raise BadRequest(f"{_path(where, link)} is a number too large to process")
+            path = _path(where, link)
+            raise BadRequest(f"{path} is a number too large to process", field=path)
 
 
 def _reject_constant(name: str) -> Any:
@@ -154,6 +179,8 @@ def _body_bytes(event: APIGatewayProxyEventV2, max_bytes: int) -> bytes:
         data = base64.b64decode(raw, validate=True) if event.is_base64_encoded else raw.encode("utf-8")
     except binascii.Error as error:
         raise BadRequest("base64-encoded body is not valid base64") from error
+    except UnicodeEncodeError as error:  # a raw lone surrogate in the event's own text
+        raise BadRequest(f"request body {_NOT_TEXT}") from error
     if len(data) > max_bytes:
         raise PayloadTooLarge(f"request body exceeds {max_bytes} bytes")
     return data
@@ -178,7 +205,7 @@ def read_postback(event: APIGatewayProxyEventV2, max_body_bytes: int) -> dict[st
     if content_type in _JSON_TYPES or content_type == "" or content_type.endswith("+json"):
         return {**fields, **_json_object(data)}
     raise UnsupportedMediaType(
-        f"unsupported Content-Type {content_type!r}: send application/json or {_FORM}",
+        f"unsupported Content-Type {content_type[:100]!r}: send application/json or {_FORM}",
         supported=["application/json", _FORM],
     )
 

@@ -1,4 +1,9 @@
-"""The normalised postback: what every partner adapter produces, whatever the partner's format."""
+"""The normalised postback: what every partner adapter produces, whatever the partner's format.
+
+Its limits are those of the outgoing models (models/amplitude.py): text of at most 1024 characters,
+device ids in their platform's format. Adapters read inputs so that they always fit (partners/
+fields.py); a postback that does not is a bug in an adapter, never passed on to Amplitude.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,13 @@ from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .amplitude import MAX_STRING
+
+# The formats ids.clean_idfa / clean_gaid / clean_android_id produce.
+UPPER_UUID = r"^[0-9A-F]{8}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{4}-[0-9A-F]{12}$"
+LOWER_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+ANDROID_ID = r"^[0-9a-f]{16}$"
 
 
 class Kind(StrEnum):
@@ -25,17 +37,17 @@ class Kind(StrEnum):
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", str_max_length=MAX_STRING)
 
 
 class DeviceIds(_Frozen):
-    """Identifiers Amplitude can match on (already cleaned: never empty, zeroed or a macro)."""
+    """Identifiers Amplitude can match on (already cleaned: never empty, zeroed, a macro or malformed)."""
 
-    idfa: str | None = None
-    idfv: str | None = None
-    adid: str | None = Field(default=None, description="Google (or Amazon Fire) advertising id")
-    android_app_set_id: str | None = None
-    android_id: str | None = None
+    idfa: str | None = Field(default=None, pattern=UPPER_UUID)
+    idfv: str | None = Field(default=None, pattern=UPPER_UUID)
+    adid: str | None = Field(default=None, pattern=LOWER_UUID, description="Google (or Amazon Fire) advertising id")
+    android_app_set_id: str | None = Field(default=None, pattern=LOWER_UUID)
+    android_id: str | None = Field(default=None, pattern=ANDROID_ID)
 
     def usable_for(self, platform: Literal["ios", "android"] | None) -> bool:
         """Whether Amplitude's Attribution API can match this device (guide 001's per-platform rule)."""

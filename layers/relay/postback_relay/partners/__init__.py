@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..models.amplitude import MAX_STRING
 from ..models.postback import Kind, Postback
 
 RawPostback = Mapping[str, Any]
@@ -32,7 +33,9 @@ class Convention:
 
     def event_type(self, kind: Kind, event_name: str | None) -> str:
         if kind is Kind.IN_APP_EVENT:
-            return f"{self.label} {event_name or 'event'}"
+            # The event name is cut so that label and name fit Amplitude's 1024 characters together
+            # (a mapping file's label may take up to 102 of them).
+            return f"{self.label} {(event_name or 'event')[: MAX_STRING - len(self.label) - 1]}"
         return f"{self.label} {self.event_types[kind]}"
 
     def property_name(self, field_name: str) -> str:

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from urllib.parse import unquote
 
 from ..errors import BadRequest
-from ..ids import clean_text, clean_user_id
+from ..ids import clean_text
 from ..models.postback import Campaign, DeviceIds, Kind, Postback, Revenue
 from . import Convention, PartnerAdapter, RawPostback
 from .fields import MAX_EVENT_NAME, Fields, Property, resolve_platform, revenue, upper
@@ -211,8 +211,7 @@ def _time_ms(fields: Fields, kind: Kind, install_time_ms: int | None) -> int | N
 
 def parse(raw: RawPostback) -> Postback:
     """One Adjust callback (GET query dict or POST form dict) as a normalised Postback."""
-    # A repeated parameter counts as its first usable value (`user_id={user_id}&user_id=u-9`).
-    fields = Fields(raw, "Adjust", usable_repeats=True)
+    fields = Fields(raw, "Adjust")
     kind = _kind(fields)
     in_app = kind is Kind.IN_APP_EVENT
     ids = _device_ids(fields)
@@ -234,7 +233,7 @@ def parse(raw: RawPostback) -> Postback:
             clean_text(fields.get("os_name")), ids, ios=("ios", "ipados"), android=("android", "fire os", "fireos")
         ),
         ids=ids,
-        user_id=clean_user_id(fields.get("user_id")),
+        user_id=fields.user_id("user_id"),
         time_ms=_time_ms(fields, kind, install_time_ms),
         install_time_ms=install_time_ms,
         is_organic=is_organic,

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import BadRequest
-from ..ids import clean_text, clean_user_id
+from ..ids import clean_text
 from ..models.postback import Campaign, DeviceIds, Kind, Postback, Revenue
 from . import TITLE_CASE_EVENT_TYPES, Convention, PartnerAdapter, RawPostback
 from .fields import (
@@ -142,7 +142,7 @@ def _revenue(fields: Fields) -> Revenue | None:
 def _event_properties(fields: Fields) -> dict[str, Property]:
     """Scalar entries of `event_value` (a JSON-encoded string, or already an object); af_content
     lists and the like are skipped."""
-    event_value = json_object(fields.get("event_value"))
+    event_value = json_object(fields.get("event_value"), partner="AppsFlyer", field="event_value")
     return flat_properties(event_value) if event_value is not None else {}
 
 
@@ -167,7 +167,7 @@ def parse(raw: RawPostback) -> Postback:
         event_name=fields.text("event_name", limit=MAX_EVENT_NAME) if in_app else None,
         platform=resolve_platform(clean_text(fields.get("platform")), ids),  # windowsphone, pc, ...: None
         ids=ids,
-        user_id=clean_user_id(fields.get("customer_user_id")),
+        user_id=fields.user_id("customer_user_id"),
         time_ms=time_ms,
         install_time_ms=install_time_ms,
         is_organic=is_organic,

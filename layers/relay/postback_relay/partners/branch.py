@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..errors import BadRequest
-from ..ids import clean_text, clean_user_id
+from ..ids import clean_text
 from ..models.postback import Campaign, DeviceIds, Kind, Postback, Revenue
 from . import TITLE_CASE_EVENT_TYPES, Convention, PartnerAdapter, RawPostback
 from .fields import (
@@ -27,7 +27,6 @@ from .fields import (
     Fields,
     Keys,
     Property,
-    first,
     flag,
     flat_properties,
     resolve_platform,
@@ -175,10 +174,10 @@ def _event_properties(body: Fields, touch: Fields, in_app: bool) -> dict[str, Pr
     transaction_id = body.section("event_data").text("transaction_id")
     if transaction_id is not None:
         properties["transaction_id"] = transaction_id
-    # Values may come through a GET template: the first of a repeated one, text cleaned like any field.
+    # Values may come through a GET template: text is cleaned like any field (placeholders dropped).
     custom_data = {
         key: clean_text(value) if isinstance(value, str) else value
-        for key, value in ((key, first(item)) for key, item in body.section("custom_data").raw.items())
+        for key, value in body.section("custom_data").raw.items()
     }
     return flat_properties(custom_data, properties, keep_existing=True)
 
@@ -216,7 +215,7 @@ def parse(raw: RawPostback) -> Postback:
         ),
         ids=ids,
         # developer_identity is the app's own user id (setIdentity), never a device id.
-        user_id=clean_user_id(user.get("developer_identity")),
+        user_id=user.user_id("developer_identity"),
         time_ms=time_ms,
         install_time_ms=install_time_ms,
         is_organic=is_organic,

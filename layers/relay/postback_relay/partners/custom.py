@@ -35,11 +35,11 @@ from pydantic import (
 
 from ..config import ConfigurationError
 from ..errors import BadRequest
-from ..ids import clean_gaid, clean_idfa, clean_text, clean_user_id
+from ..ids import clean_android_id, clean_gaid, clean_idfa, clean_text, clean_user_id
 from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback, Revenue
 from ..timeparse import to_epoch_ms
 from . import Convention, PartnerAdapter, RawPostback
-from .fields import MAX_EVENT_NAME, MAX_TEXT, first, flag, infer_platform, revenue
+from .fields import MAX_EVENT_NAME, MAX_TEXT, MAX_TIMESTAMP_TEXT, finite_amount, flag, infer_platform, revenue
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
 """The mapping files shipped in the Lambda layer (postback_relay/networks/*.yaml)."""
@@ -293,8 +293,9 @@ class _Rule(_Strict):
 
 
 class TextRule(_Rule):
-    constant: str | None = None
-    default: str | None = None
+    # No longer than Amplitude takes: a file's own text is never cut or refused per postback.
+    constant: str | None = Field(default=None, max_length=MAX_TEXT)
+    default: str | None = Field(default=None, max_length=MAX_TEXT)
 
 
 class IdRule(TextRule):
@@ -323,9 +324,18 @@ class BoolRule(_Rule):
     default: bool | None = None
 
 
+def _sendable_amount(value: Decimal | None) -> Decimal | None:
+    if value is not None and not finite_amount(value):
+        raise ValueError(f"{value} is not an amount Amplitude's JSON can carry")
+    return value
+
+
+SendableAmount = Annotated[Decimal | None, AfterValidator(_sendable_amount)]
+
+
 class MoneyRule(_Rule):
-    constant: Decimal | None = None
-    default: Decimal | None = None
+    constant: SendableAmount = None
+    default: SendableAmount = None
 
 
 class FieldsMapping(_Strict):
@@ -449,11 +459,14 @@ class NetworkMapping(_Strict):
     display_name: str = Field(min_length=1, max_length=100)
     label: str | None = Field(default=None, min_length=1, max_length=100)
     method: Literal["GET", "POST"] = "GET"
-    event_types: dict[AttributionKind, Annotated[str, Field(min_length=1)]] = Field(default_factory=dict)
+    # Names end up in Amplitude event types and property names (1024 characters at most, label included).
+    event_types: dict[AttributionKind, Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=dict
+    )
     fields: FieldsMapping
     organic_when: OrganicWhen | None = None
     query_template: dict[Annotated[str, Field(min_length=1)], str] | None = None
-    properties: dict[PropertyField, Annotated[str, Field(min_length=1)]] | None = None
+    properties: dict[PropertyField, Annotated[str, Field(min_length=1, max_length=200)]] | None = None
     macro_patterns: list[Annotated[str, AfterValidator(_check_macro_pattern)]] = Field(default_factory=list)
 
     @field_validator("label")
@@ -493,7 +506,7 @@ class _Reader:
 
     def raw_text(self, key: str) -> str | None:
         """The cleaned value of `key`: None for null, "", placeholder words and unreplaced macros."""
-        value = first(self.raw.get(key))  # a repeated query parameter: its first value
+        value = self.raw.get(key)  # a list or an object is no text (clean_text): missing
         if isinstance(value, bool):
             value = "true" if value else "false"
         text = clean_text(value)
@@ -528,6 +541,26 @@ class _Reader:
             if cleaned is not None:
                 return _capped(cleaned, limit)
         return _capped(clean(rule.default), limit) if rule.default is not None else None
+
+    def user_id(self, rule: TextRule | None) -> str | None:
+        """The user id; one longer than Amplitude takes is refused (400 naming the key): cut, it
+        would be someone else's id."""
+        if rule is None:
+            return None
+        if rule.constant is not None:
+            return clean_user_id(rule.constant)
+        for key, value in self.candidates(rule):
+            user_id = clean_user_id(value)
+            if user_id is None:
+                continue
+            if len(user_id) > MAX_TEXT:
+                raise BadRequest(
+                    f"{self.mapping.display_name} {key} is longer than the {MAX_TEXT} characters Amplitude "
+                    "takes for a user id",
+                    field=key,
+                )
+            return user_id
+        return clean_user_id(rule.default)
 
     def device_id(self, rule: IdRule | None, clean: Callable[[Any], str | None], platform: str | None) -> str | None:
         if rule is not None and rule.when_platform is not None and rule.when_platform != platform:
@@ -609,7 +642,7 @@ class _Reader:
                     raise BadRequest(
                         f"{self.mapping.display_name} {key} is not a number: {value[:100]!r}", field=key
                     ) from None
-                if not amount.is_finite():
+                if not finite_amount(amount):
                     raise BadRequest(
                         f"{self.mapping.display_name} {key} is not a finite number: {value[:100]!r}", field=key
                     )
@@ -628,7 +661,7 @@ def _in_range(millis: int) -> int | None:
 
 def _parse_time(value: str | None, time_format: str) -> int | None:
     text = clean_text(value)
-    if text is None:
+    if text is None or len(text) > MAX_TIMESTAMP_TEXT:
         return None
     if time_format == "auto":
         return to_epoch_ms(text)
@@ -670,7 +703,7 @@ def parse_with(mapping: NetworkMapping, raw: RawPostback) -> Postback:
         idfv=reader.device_id(rules.idfv, clean_idfa, platform),
         adid=reader.device_id(rules.adid, clean_gaid, platform),
         android_app_set_id=reader.device_id(rules.android_app_set_id, clean_gaid, platform),
-        android_id=reader.device_id(rules.android_id, clean_gaid, platform),
+        android_id=reader.device_id(rules.android_id, clean_android_id, platform),
     )
     if not stated:
         platform = infer_platform(ids)
@@ -717,7 +750,7 @@ def parse_with(mapping: NetworkMapping, raw: RawPostback) -> Postback:
         event_name=reader.text(rules.event_name, limit=MAX_EVENT_NAME) if in_app else None,
         platform=platform,
         ids=ids,
-        user_id=reader.text(rules.user_id, clean_user_id),
+        user_id=reader.user_id(rules.user_id),
         time_ms=time_ms,
         install_time_ms=install_time_ms,
         is_organic=is_organic,

@@ -1,10 +1,15 @@
 """Reading raw postbacks: the small pure helpers the coded partner adapters share.
 
 Each adapter keeps its partner's own rules (which keys, which kinds, which platform words); what
-is the same everywhere lives here: the first usable value of a key (a repeated query parameter
-arrives as a list), text through the shared id hygiene with Amplitude's length caps, money that
-is refused with a 400 naming the field, "true"/"1" flags, platform inference from the ids
-present, flat event properties and the Device / DeviceIds / Revenue built from them.
+is the same everywhere lives here: text through the shared id hygiene with Amplitude's length caps,
+device ids checked for their format, user ids and money refused with a 400 naming the field when
+Amplitude could not take them, "true"/"1" flags, platform inference from the ids present, flat
+event properties and the Device / DeviceIds / Revenue built from them.
+
+Wrong-typed values count as missing: a list, an object or a boolean where text is expected is no
+text (a JSON number is text, as partners send ids and names as numbers). The inbound layer
+(inbound.py) has already refused text that cannot be encoded and shapes no postback has, so what
+is built here always fits the outgoing models (models/amplitude.py).
 Pure: no I/O, no clock.
 """
 
@@ -18,14 +23,18 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
 
 from ..errors import BadRequest
-from ..ids import clean_gaid, clean_idfa, clean_text
+from ..ids import clean_android_id, clean_gaid, clean_idfa, clean_text, clean_user_id, unencodable
+from ..models.amplitude import MAX_STRING
 from ..models.postback import Device, DeviceIds, Revenue
 from ..timeparse import to_epoch_ms
 
 # Amplitude rejects strings over 1024 characters.
-MAX_TEXT = 1024
+MAX_TEXT = MAX_STRING
 # Leaves room for the "[Partner] " label in the Amplitude event type.
 MAX_EVENT_NAME = 1000
+# Longer text is no timestamp (the longest, ISO 8601 with nanoseconds and an offset, has 35
+# characters); parsing thousands of digits would fail past Python's integer conversion limit.
+MAX_TIMESTAMP_TEXT = 64
 # Event property limits (keeps one chatty SDK event from bloating Amplitude).
 MAX_EVENT_PROPERTIES = 50
 MAX_PROPERTY_KEY = 100
@@ -36,16 +45,7 @@ FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
 Platform = Literal["ios", "android"]
 Property = str | int | float | bool
 Keys = tuple[str, ...]
-
-
-def first(value: Any, *, usable: bool = False) -> Any:
-    """A repeated query parameter (list) counts as its first value, or with `usable` its first
-    value that is usable text (so `user_id={user_id}&user_id=u-9` gives "u-9")."""
-    if isinstance(value, (list, tuple)):
-        if usable:
-            return next((item for item in value if clean_text(item) is not None), None)
-        return value[0] if value else None
-    return value
+_INT64 = 2**63
 
 
 def flag(value: Any) -> bool | None:
@@ -80,9 +80,15 @@ def money(value: Any, *, partner: str, field: str) -> Decimal | None:
         amount = Decimal(text)
     except InvalidOperation:
         raise BadRequest(f"{partner} {field} is not a number: {text[:100]!r}", field=field) from None
-    if not amount.is_finite():
+    if not finite_amount(amount):
         raise BadRequest(f"{partner} {field} is not a finite number: {text[:100]!r}", field=field)
     return amount or None  # a revenue of 0 is no revenue
+
+
+def finite_amount(amount: Decimal) -> bool:
+    """Whether Amplitude's JSON can carry `amount`: finite as a Decimal AND as the float sent
+    (Decimal("1e400") is finite, its float is infinity, which JSON cannot hold)."""
+    return amount.is_finite() and math.isfinite(float(amount))
 
 
 def upper(text: str | None) -> str | None:
@@ -130,15 +136,31 @@ def resolve_platform(
     return infer_platform(ids)
 
 
-def json_object(value: Any) -> Mapping[Any, Any] | None:
+def json_object(value: Any, *, partner: str, field: str) -> Mapping[Any, Any] | None:
     """`value` when it is an object, or the object a JSON string encodes; else None (malformed
-    JSON is the app's data, not a reason to refuse the postback)."""
+    JSON is the app's data, not a reason to refuse the postback). A JSON string whose own escapes
+    spell text that cannot be encoded (`"\\ud800"`) is refused (400) naming the field, as such
+    text is in the postback itself (inbound.check_shape)."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except (ValueError, RecursionError):  # RecursionError: absurdly nested JSON
             return None
+        if isinstance(value, Mapping) and _holds_unencodable(value):
+            raise BadRequest(
+                f"{partner} {field} holds JSON text that is not valid Unicode (a lone UTF-16 surrogate escape)",
+                field=field,
+            )
     return value if isinstance(value, Mapping) else None
+
+
+def _holds_unencodable(data: Mapping[Any, Any]) -> bool:
+    """Whether a key or a string value of `data` (its top level: the only one flat_properties reads)
+    cannot be encoded."""
+    return any(
+        (isinstance(key, str) and unencodable(key)) or (isinstance(item, str) and unencodable(item))
+        for key, item in data.items()
+    )
 
 
 def flat_properties(
@@ -159,7 +181,11 @@ def flat_properties(
             continue
         if isinstance(item, str):
             properties[key[:MAX_PROPERTY_KEY]] = item[:MAX_TEXT]
-        elif isinstance(item, (bool, int)) or (isinstance(item, float) and math.isfinite(item)):
+        elif (
+            isinstance(item, bool)
+            or (isinstance(item, int) and -_INT64 <= item < _INT64)  # a JSON string's integers are unbounded
+            or (isinstance(item, float) and math.isfinite(item))
+        ):
             properties[key[:MAX_PROPERTY_KEY]] = item
     return properties
 
@@ -169,19 +195,16 @@ class Fields:
     """One flat raw postback (or one object of a nested one), read through the shared hygiene.
 
     `partner` names the partner in 400 messages; `field_prefix` is prepended to field names in
-    them (a nested object's path, "event_data."). `usable_repeats`: a repeated key counts as its
-    first usable value instead of its first value.
+    them (a nested object's path, "event_data.").
     """
 
     raw: Mapping[str, Any]
     partner: str
-    usable_repeats: bool = False
     field_prefix: str = ""
 
     def get(self, key: str) -> Any:
-        value = self.raw.get(key)
-        # Most values are scalars: only a repeated key (a list) needs `first`.
-        return first(value, usable=self.usable_repeats) if isinstance(value, (list, tuple)) else value
+        """The raw value of `key` (None when absent): the readers below say what counts."""
+        return self.raw.get(key)
 
     def text(self, *keys: str, limit: int = MAX_TEXT, dunder_names: bool = False) -> str | None:
         """The first usable text among `keys` (null, "", "null", macros skipped), capped at `limit`.
@@ -199,13 +222,32 @@ class Fields:
     def is_true(self, key: str) -> bool:
         return is_true(self.get(key))
 
+    def user_id(self, *keys: str) -> str | None:
+        """The app's user id from the first of `keys` holding a usable one. One longer than
+        Amplitude takes is refused (400 naming the field): cut, it would be someone else's id."""
+        for key in keys:
+            user_id = clean_user_id(self.get(key))
+            if user_id is None:
+                continue
+            if len(user_id) > MAX_TEXT:
+                field = f"{self.field_prefix}{key}"
+                raise BadRequest(
+                    f"{self.partner} {field} is longer than the {MAX_TEXT} characters Amplitude takes for a user id",
+                    field=field,
+                )
+            return user_id
+        return None
+
     def money(self, key: str) -> Decimal | None:
         return money(self.get(key), partner=self.partner, field=f"{self.field_prefix}{key}")
 
     def time_ms(self, *keys: str) -> int | None:
         """Epoch ms of the first readable timestamp among `keys`."""
         for key in keys:
-            millis = to_epoch_ms(self.get(key))
+            value = self.get(key)
+            if isinstance(value, str) and len(value) > MAX_TIMESTAMP_TEXT:
+                continue
+            millis = to_epoch_ms(value)
             if millis is not None:
                 return millis
         return None
@@ -216,7 +258,6 @@ class Fields:
         return Fields(
             value if isinstance(value, Mapping) else {},
             self.partner,
-            usable_repeats=self.usable_repeats,
             field_prefix=f"{self.field_prefix}{key}.",
         )
 
@@ -236,14 +277,15 @@ class Fields:
         android_app_set_id: Keys = (),
         android_id: Keys = (),
     ) -> DeviceIds:
-        """Each id from the first of its keys holding a usable one: IDFA/IDFV upper case, Android
-        ids lower case, zeroed and macro ids dropped (ids.clean_idfa / clean_gaid)."""
+        """Each id from the first of its keys holding a usable one: UUIDs (IDFA/IDFV upper case,
+        advertising and App Set ids lower case) and 16-hex Android ids; zeroed, macro, malformed and
+        non-text ids dropped (ids.clean_idfa / clean_gaid / clean_android_id)."""
         return DeviceIds(
             idfa=self.first_id(clean_idfa, idfa),
             idfv=self.first_id(clean_idfa, idfv),
             adid=self.first_id(clean_gaid, adid),
             android_app_set_id=self.first_id(clean_gaid, android_app_set_id),
-            android_id=self.first_id(clean_gaid, android_id),
+            android_id=self.first_id(clean_android_id, android_id),
         )
 
     def device(self, **keys_by_field: Keys) -> Device:

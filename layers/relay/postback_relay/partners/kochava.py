@@ -18,10 +18,20 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from ..errors import BadRequest
-from ..ids import clean_text, clean_user_id
+from ..ids import clean_text
 from ..models.postback import Campaign, Kind, Postback, Revenue
 from . import TITLE_CASE_EVENT_TYPES, Convention, PartnerAdapter, RawPostback
-from .fields import MAX_EVENT_NAME, MAX_TEXT, Fields, Property, flat_properties, json_object, resolve_platform, upper
+from .fields import (
+    MAX_EVENT_NAME,
+    MAX_TEXT,
+    Fields,
+    Property,
+    finite_amount,
+    flat_properties,
+    json_object,
+    resolve_platform,
+    upper,
+)
 
 PARTNER = "kochava"
 
@@ -96,7 +106,8 @@ def _kind(event_name: str, is_organic: bool) -> Kind:
 
 def _event_value(fields: Fields) -> tuple[Decimal | None, dict[str, Property]]:
     """`event_value` is a number for a purchase (its value), else free data: a JSON object becomes
-    event properties, any other text one `event_value` property. Never a reason for a 400."""
+    event properties, any other text one `event_value` property. Never a reason for a 400, but for
+    JSON whose escapes spell text that cannot be encoded (fields.json_object)."""
     value = fields.get("event_value")
     data = value if isinstance(value, Mapping) else None
     if data is None:
@@ -109,8 +120,10 @@ def _event_value(fields: Fields) -> tuple[Decimal | None, dict[str, Property]]:
         except InvalidOperation:
             amount = None
         if amount is not None:
-            return (amount if amount.is_finite() and amount else None), {}
-        data = json_object(text)
+            if finite_amount(amount):
+                return amount or None, {}
+            return None, {"event_value": text[:MAX_TEXT]}  # NaN, or too large for JSON: kept as text
+        data = json_object(text, partner="Kochava", field="event_value")
         if data is None:
             return None, {"event_value": text[:MAX_TEXT]}
     return None, flat_properties(data)
@@ -151,7 +164,7 @@ def parse(raw: RawPostback) -> Postback:
             fields.text("platform", "device_os", "os"), ids, ios=("ios", "iphone", "ipad", "ipados")
         ),
         ids=ids,
-        user_id=clean_user_id(fields.get("user_id")),
+        user_id=fields.user_id("user_id"),
         time_ms=time_ms,
         install_time_ms=install_time_ms,
         is_organic=is_organic,

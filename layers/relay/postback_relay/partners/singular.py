@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..errors import BadRequest
-from ..ids import clean_text, clean_user_id
+from ..ids import clean_text
 from ..models.postback import Campaign, DeviceIds, Kind, Postback, Revenue
 from . import TITLE_CASE_EVENT_TYPES, Convention, PartnerAdapter, RawPostback
 from .fields import MAX_EVENT_NAME, Fields, Keys, Property, flat_properties, is_true, resolve_platform, revenue, upper
@@ -171,7 +171,7 @@ def parse(raw: RawPostback) -> Postback:
         event_name=event_name if in_app else None,
         platform=resolve_platform(fields.text("platform", "os"), ids),  # Web, PC, Console: None
         ids=ids,
-        user_id=clean_user_id(fields.get("custom_user_id")),  # [U] Singular's "Custom User ID"
+        user_id=fields.user_id("custom_user_id"),  # [U] Singular's "Custom User ID"
         time_ms=time_ms,
         install_time_ms=install_time_ms,
         is_organic=is_organic,

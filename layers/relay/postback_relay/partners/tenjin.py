@@ -22,11 +22,12 @@ Decisions (documented in docs/partners/tenjin.md):
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 
 from ..errors import BadRequest
-from ..ids import clean_text, clean_user_id
+from ..ids import clean_text
 from ..models.postback import Campaign, DeviceIds, Kind, Postback
 from . import TITLE_CASE_EVENT_TYPES, Convention, PartnerAdapter, RawPostback
 from .fields import MAX_EVENT_NAME, Fields, Platform, Property, resolve_platform, revenue
@@ -137,7 +138,10 @@ def _event_properties(fields: Fields) -> dict[str, Property]:
     properties: dict[str, Property] = {}
     value = fields.text("value")
     if value is not None and _NUMBER.match(value):
-        properties["value"] = int(value) if value.lstrip("+-").isdigit() else float(value)
+        number: int | float = int(value) if value.lstrip("+-").isdigit() else float(value)
+        # Beyond what Amplitude's JSON numbers carry (float infinity, past int64): kept as the text sent.
+        fits = math.isfinite(number) and -(2**63) <= number < 2**63
+        properties["value"] = number if fits else value
     net = fields.money("revenue_usd_net")
     if net is not None:
         properties["revenue_usd_net"] = float(net)  # after store fees; the gross is the revenue
@@ -146,8 +150,7 @@ def _event_properties(fields: Fields) -> dict[str, Property]:
 
 def parse(raw: RawPostback) -> Postback:
     """One Tenjin S2S callback (GET query dict) as a normalised Postback."""
-    # A repeated parameter counts as its first usable value.
-    fields = Fields(raw, "Tenjin", usable_repeats=True)
+    fields = Fields(raw, "Tenjin")
     event_type = _event_type(fields)
     kind = _kind(fields, event_type)
     in_app = kind is Kind.IN_APP_EVENT
@@ -173,7 +176,7 @@ def parse(raw: RawPostback) -> Postback:
         event_name=event_name,
         platform=platform,
         ids=_device_ids(fields, platform),
-        user_id=clean_user_id(fields.get("customer_user_id")) or clean_user_id(fields.get("user_id")),
+        user_id=fields.user_id("customer_user_id", "user_id"),
         time_ms=time_ms,
         install_time_ms=install_time_ms,
         is_organic=is_organic,
