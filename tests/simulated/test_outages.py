@@ -27,7 +27,7 @@ import boto3
 import pytest
 
 from postback_relay.cli import main as cli
-from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
 from postback_relay.local.clock import next_due_s
 from postback_relay.local.stack import LocalStack
 from postback_relay.local.template import Handler
@@ -60,6 +60,8 @@ class Scenario:
     resend_share: float = 0.0  # of postbacks received during the outage, resent 60 s later
     kill_share: float = 0.0  # of retry batches with > 1 record, killed after part of the batch
     table_down: tuple[float, float] | None = None  # idempotency table deleted over this window
+    fault_rate: float = 0.0  # share of Amplitude's answers faulted at random, all along
+    fault_kinds: tuple[str, ...] = ()
     expect_dead_lettered: bool = False
 
     @property
@@ -68,6 +70,21 @@ class Scenario:
 
 
 SCENARIOS = [
+    # Most days: no outage, a few answers go wrong. The bulk of the postbacks, each accounted for.
+    Scenario(
+        "a steady day, 2 % of answers 429 or 5xx",
+        scaled(4500),
+        24 * HOUR,
+        fault_rate=0.02,
+        fault_kinds=("429", "500", "502", "503"),
+    ),
+    Scenario(
+        "a steady day, 2 % of connections reset or answered 429 with Retry-After",
+        scaled(4500),
+        24 * HOUR,
+        fault_rate=0.02,
+        fault_kinds=("drop", "429-retry-after"),
+    ),
     Scenario("20-minute outage", scaled(400), 2 * HOUR, outage_start_s=1800, outage_s=1200, resend_share=0.1),
     Scenario("3-hour outage", scaled(100), 6 * HOUR, outage_start_s=HOUR, outage_s=3 * HOUR, kill_share=0.1),
     # A call owed through a day-long outage is attempted about 110 times: these cost attempts, not
@@ -209,6 +226,8 @@ def test_every_accepted_postback_reaches_amplitude_once_or_waits_in_the_dlq(
     wall_started = time.monotonic()
     rng = random.Random(f"{SEED}-{scenario.name}")
     ledger = Ledger()
+    if scenario.fault_rate:
+        sink.faults = FaultPlan.random(scenario.fault_rate, seed=SEED, kinds=scenario.fault_kinds, retry_after_s=120)
     if scenario.kill_share:
         local.wrap_handler("RetryFunction", killed_mid_batch(random.Random(SEED), scenario.kill_share, ledger))
     start_s = time.time()
@@ -283,8 +302,11 @@ def test_every_accepted_postback_reaches_amplitude_once_or_waits_in_the_dlq(
         assert ledger.kills > 0
     if scenario.resend_share:
         assert ledger.resent > 0
+    faulted = sum(kind != "ok" for _, kind in sink.faults.decisions)
+    if scenario.fault_rate:
+        assert faulted > 0
 
-    record_figures(scenario, ledger, len(dead), time.monotonic() - wall_started, sink.requests_seen())
+    record_figures(scenario, ledger, len(dead), time.monotonic() - wall_started, sink.requests_seen(), faulted)
 
 
 def recreate_table(stack: LocalStack, name: str) -> None:
@@ -297,7 +319,7 @@ def recreate_table(stack: LocalStack, name: str) -> None:
     )
 
 
-def record_figures(scenario: Scenario, ledger: Ledger, dead: int, wall_s: float, requests: int) -> None:
+def record_figures(scenario: Scenario, ledger: Ledger, dead: int, wall_s: float, requests: int, faulted: int) -> None:
     figures = {
         "scenario": scenario.name,
         "postbacks": ledger.accepted,
@@ -310,6 +332,7 @@ def record_figures(scenario: Scenario, ledger: Ledger, dead: int, wall_s: float,
         "lost": 0,
         "twice": 0,
         "killed_batches": ledger.kills,
+        "faulted_answers": faulted,
         "wall_s": round(wall_s, 1),
     }
     FIGURES.mkdir(parents=True, exist_ok=True)
