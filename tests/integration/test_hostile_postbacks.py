@@ -542,11 +542,12 @@ def http_requests() -> list[tuple[str, bytes]]:
         ("absolute-uri", get(f"http://evil.example{route}")),
         ("http-1.0", get(adjust).replace(b"HTTP/1.1", b"HTTP/1.0")),
         ("bad-percent-path", get(f"/v1/postbacks/%zz?token={TOKEN}")),
-        # CESU-8 bytes of a surrogate, raw in the request line. (Not \xa0: http.server's str.split()
-        # takes it for a space and answers a 400 page quoting the whole request line, token included;
-        # the case below sends one without a token.)
+        # CESU-8 bytes of a surrogate, raw in the request line; a \xa0, which http.server's
+        # str.split() takes for a space (serve's 400 then quotes nothing: test_serve_raw_http.py).
         ("raw-cesu-bytes-in-query", get(adjust).replace(b"install", b"install\xed\xb2\x80")),
         ("raw-nbsp-in-request-line", get("/v1/postbacks/adjust?campaign=a\xa0b")),
+        ("raw-nbsp-next-to-the-token", get(adjust).replace(b"install", b"in\xa0stall")),
+        ("negative-content-length", post(f"{as_json}Content-Length: -1\r\n", b"{}")),
         ("trace", get(route).replace(b"GET", b"TRACE")),
         ("options", get(route).replace(b"GET", b"OPTIONS")),
         ("put", post(f"{as_json}{length}").replace(b"POST", b"PUT")),

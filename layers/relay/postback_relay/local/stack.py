@@ -24,6 +24,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -524,6 +525,20 @@ def _make_request_handler(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
             # The access log would print query strings, which carry the relay token.
             return
 
+        def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+            # http.server's own error page (a malformed request line, a header too long) quotes the
+            # request line, query string and relay token included, in HTML: answer as API Gateway
+            # does instead, in JSON that quotes nothing of the request.
+            self.close_connection = True
+            # Before the version is read, http.server assumes HTTP/0.9 and would send a bare body.
+            if self.request_version in ("", "HTTP/0.9"):
+                self.request_version = "HTTP/1.1"
+            try:
+                phrase = HTTPStatus(code).phrase
+            except ValueError:
+                phrase = "Error"
+            self._json(code, {"message": phrase})
+
         def _reply(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
             self.send_response(status)
             for name, value in (headers or {"content-type": "application/json"}).items():
@@ -539,7 +554,13 @@ def _make_request_handler(stack: LocalStack) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
+            declared = self.headers.get("Content-Length") or "0"
+            # A negative length would read until the client hangs up; API Gateway refuses both.
+            length = int(declared) if declared.isascii() and declared.isdigit() else -1
+            if length < 0:
+                self.close_connection = True
+                self._json(400, {"message": "Bad Request"})
+                return
             if length > MAX_GATEWAY_PAYLOAD:
                 self.close_connection = True
                 self._json(413, {"message": "Request Entity Too Large"})
