@@ -4,11 +4,13 @@ postback-relay serve [--host 127.0.0.1] [--port 3000] [--virtual-clock]
 postback-relay dlq list [--json]
 postback-relay dlq replay [--dry-run] [--from s3://BUCKET/PREFIX]
 postback-relay dlq export [--to s3://BUCKET[/PREFIX]] [--delete] [--json]
+postback-relay forget (--user ID | --device ID) [--partner P] [--since D] [--until D] [--dry-run] [--json]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -23,7 +25,11 @@ from .config import reset_settings
 from .partners import PartnerAdapter
 
 if TYPE_CHECKING:
+    from .erasures import Erasures
+    from .forget import Stores
     from .local.stack import StackState
+    from .messages import DeadLetter
+    from .privacy import Kind
 
 SAMPLE_POSTBACK = {
     "event_type": "install",
@@ -134,10 +140,11 @@ def _plain_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argpars
 
         from .config import ConfigurationError
         from .dlq_export import ExportError
+        from .erasures import ErasureError
 
         try:
             return run(args)
-        except (BotoCoreError, ClientError, ConfigurationError, ExportError) as error:
+        except (BotoCoreError, ClientError, ConfigurationError, ExportError, ErasureError) as error:
             print("error: " + " ".join(str(error).split()), file=sys.stderr)
             return 2
 
@@ -167,6 +174,51 @@ def _dlq_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _erasures(bucket: str) -> Erasures:
+    """The erasure records `replay` and `dlq replay` skip by (ErasureError if they cannot be trusted)."""
+    from .config import get_settings
+    from .erasures import Erasures
+
+    return Erasures.load(bucket, get_settings().hash_salt)
+
+
+def _erasures_bucket(args: argparse.Namespace, state: StackState | None, fallback: str | None = None) -> str:
+    """Where the erasure records are: --bucket, RELAY_ARCHIVE_BUCKET, serve's archive bucket, or `fallback`."""
+    from .erasures import ErasureError
+
+    bucket = args.bucket or os.environ.get("RELAY_ARCHIVE_BUCKET", "")
+    if not bucket and state is not None:
+        bucket = state.resources.get("ArchiveBucket", "")
+    bucket = bucket or fallback or ""
+    if not bucket:
+        # Never replay unchecked: that would send again a person who asked to be forgotten.
+        raise ErasureError(
+            "replay skips forgotten persons, whose erasures are recorded in the archive bucket: "
+            "pass --bucket (stack output ArchiveBucketName) or set RELAY_ARCHIVE_BUCKET"
+        )
+    return bucket
+
+
+def _erased_letter(erasures: Erasures, letter: DeadLetter) -> bool:
+    if not len(erasures):
+        return False
+    from .privacy import carried_hashes, postback_hash, postback_id_of
+
+    document: dict[str, Any] = letter.model_dump(mode="json")
+    hashes = carried_hashes(erasures.key, document)
+    postback_id = postback_id_of(letter.call.insert_id) if letter.call else None
+    if postback_id is not None:
+        hashes.add(postback_hash(erasures.key, postback_id))
+    if letter.raw_body:
+        with contextlib.suppress(ValueError):  # an unreadable body that is not JSON either
+            hashes |= carried_hashes(erasures.key, json.loads(letter.raw_body))
+    return erasures.covers(hashes, letter.received_at_ms or letter.dead_lettered_at_ms)
+
+
+def _erased_note(erased: int) -> str:
+    return f"; {erased} about forgotten persons skipped" if erased else ""
+
+
 def _dlq_replay(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
@@ -174,14 +226,18 @@ def _dlq_replay(args: argparse.Namespace) -> int:
     from .queues import RetryQueue
 
     source = S3Location.parse(args.source) if args.source else None  # a bad URI fails before any AWS call
-    _use_local_stack_if_needed(args)
+    state = _use_local_stack_if_needed(args)
+    erasures = _erasures(_erasures_bucket(args, state, source.bucket if source else None))
     retry_queue = RetryQueue()
     now_ms = int(time.time() * 1000)
     verb = "would replay" if args.dry_run else "replayed"
     if source is not None:
-        replayed = unreadable = 0
+        replayed = unreadable = erased = 0
         try:
             for exported in read_export(source):
+                if exported is not None and _erased_letter(erasures, exported):
+                    erased += 1
+                    continue
                 retry = replay_message(exported, now_ms) if exported is not None else None
                 if retry is None:
                     unreadable += 1
@@ -194,12 +250,20 @@ def _dlq_replay(args: argparse.Namespace) -> int:
             raise ExportError(f"{source.uri()}: {error} ({sent} dead letter(s) already sent)") from error
         print(
             f"{verb} {replayed} dead letter(s) from {source.uri()} through the retry queue; "
-            f"{unreadable} unreadable skipped."
+            f"{unreadable} unreadable skipped{_erased_note(erased)}."
         )
         return 0
     queue, letters = dead_letters()
-    replayed, kept = 0, []
+    replayed, erased, kept = 0, 0, []
     for message, letter in letters:
+        if _erased_letter(erasures, letter):
+            # Its person was forgotten after it got here: erase it now rather than keep it 14 days.
+            erased += 1
+            if args.dry_run:
+                kept.append(message.receipt_handle)
+            else:
+                queue.delete(message.receipt_handle)
+            continue
         retry = replay_message(letter, now_ms)
         if retry is not None and not args.dry_run:
             retry_queue.put(retry, delay_s=0)
@@ -208,8 +272,9 @@ def _dlq_replay(args: argparse.Namespace) -> int:
             kept.append(message.receipt_handle)
         replayed += retry is not None
     queue.release(kept)
-    unreadable = len(letters) - replayed
-    print(f"{verb} {replayed} dead letter(s) through the retry queue; {unreadable} unreadable left in place.")
+    unreadable = len(letters) - replayed - erased
+    note = f"; {erased} about forgotten persons {'would be ' if args.dry_run else ''}deleted" if erased else ""
+    print(f"{verb} {replayed} dead letter(s) through the retry queue; {unreadable} unreadable left in place{note}.")
     return 0
 
 
@@ -229,19 +294,24 @@ def _dlq_export(args: argparse.Namespace) -> int:
             )
             return 2
         target = S3Location(bucket, DEFAULT_PREFIX)
+    erasures = _erasures(_erasures_bucket(args, state, target.bucket))
     queue, letters = dead_letters()
     handles = [message.receipt_handle for message, _ in letters]
+    # A forgotten person's letter is not copied into a 400-day export (with --delete it goes too).
+    exported = [(message, letter) for message, letter in letters if not _erased_letter(erasures, letter)]
+    erased = len(letters) - len(exported)
     uri: str | None = None
     try:
-        if letters:
+        if exported:
             uri = write_export(
-                target, [letter_record(m.message_id, letter) for m, letter in letters], int(time.time() * 1000)
+                target, [letter_record(m.message_id, letter) for m, letter in exported], int(time.time() * 1000)
             )
     finally:
         # Letters leave the queue only once S3 holds them; otherwise the queue stays as it was.
-        if not (args.delete and uri):
+        delete = args.delete and (uri is not None or not exported)
+        if not delete:
             queue.release(handles)
-    if args.delete and uri:
+    if delete:
         deleted = 0
         try:
             for handle in handles:
@@ -252,13 +322,21 @@ def _dlq_export(args: argparse.Namespace) -> int:
             raise ExportError(
                 f"exported to {uri}, but only {deleted} of {len(letters)} left the queue: {error}"
             ) from error
+    after = "deleted from the queue" if args.delete else "the queue is unchanged"
     if args.json:
-        print(json.dumps({"exported": len(letters), "uri": uri, **({"deleted": len(letters)} if args.delete else {})}))
-    elif uri is None:
+        summary: dict[str, Any] = {"exported": len(exported), "uri": uri}
+        if args.delete:
+            summary["deleted"] = len(letters)
+        if erased:
+            summary["erased"] = erased
+        print(json.dumps(summary))
+    elif not letters:
         print("The dead-letter queue is empty: nothing exported.")
+    elif uri is None:
+        print(f"nothing exported: all {erased} dead letter(s) are about forgotten persons; {after}.")
     else:
-        after = "deleted from the queue" if args.delete else "the queue is unchanged"
-        print(f"exported {len(letters)} dead letter(s) to {uri}; {after}.")
+        note = f"; {erased} about forgotten persons not exported" if erased else ""
+        print(f"exported {len(exported)} dead letter(s) to {uri}; {after}{note}.")
     return 0
 
 
@@ -361,6 +439,7 @@ def _replay(args: argparse.Namespace) -> int:
     from .errors import RelayError
     from .mapping import to_amplitude_calls
     from .partners.registry import find_partner
+    from .privacy import carried_hashes, postback_hash, postback_ids
 
     location = urlsplit(args.source)
     if location.scheme != "s3" or not location.netloc:
@@ -374,19 +453,41 @@ def _replay(args: argparse.Namespace) -> int:
         return 2
     _use_local_stack_if_needed(args, required=args.send)
     archive = Archive(location.netloc, location.path.strip("/") or "raw")
+    erasures = _erasures(location.netloc)  # recorded in the archive's own bucket
     delivery = None
     if args.send:
         from .runtime import get_delivery
 
         delivery = get_delivery()
-    totals = {"archived": 0, "undeliverable": 0, "calls": 0, "delivered": 0, "queued": 0, "dead_lettered": 0}
+    totals = {
+        "archived": 0,
+        "erased": 0,
+        "undeliverable": 0,
+        "calls": 0,
+        "delivered": 0,
+        "queued": 0,
+        "dead_lettered": 0,
+    }
     for item in archive.read(adapter.name, since, until):
         totals["archived"] += 1
+        postback, calls, refusal = None, [], None
         try:
-            calls = to_amplitude_calls(adapter.parse(item.raw), adapter.convention)
+            postback = adapter.parse(item.raw)
+            # The archived postback_id, not one hashed anew: the same insert_ids as the first time
+            # whatever the adapter (or the archive's hashing of IP and user agent) changed since.
+            calls = to_amplitude_calls(postback, adapter.convention, item.postback_id)
         except RelayError as error:
+            refusal = error
+        if len(erasures):
+            # Before anything is printed or sent: the person may have been forgotten since.
+            found = carried_hashes(erasures.key, item.raw, postback_ids(postback) if postback else ())
+            found.add(postback_hash(erasures.key, item.postback_id))
+            if erasures.covers(found, item.received_at_ms):
+                totals["erased"] += 1
+                continue
+        if refusal is not None:
             totals["undeliverable"] += 1
-            print(f"{item.postback_id}: {error.status} {error.message}")
+            print(f"{item.postback_id}: {refusal.status} {refusal.message}")
             continue
         totals["calls"] += len(calls)
         if delivery is None:
@@ -398,6 +499,88 @@ def _replay(args: argparse.Namespace) -> int:
     mode = "sent" if args.send else "dry run (nothing sent; add --send)"
     print(json.dumps({"partner": adapter.name, "since": str(since), "until": str(until), "mode": mode, **totals}))
     return 0
+
+
+_FORGET_STORES = (
+    ("bucket", "--bucket", "RELAY_ARCHIVE_BUCKET", "ArchiveBucketName"),
+    ("table", "--table", "RELAY_IDEMPOTENCY_TABLE", "the IdempotencyTable resource"),
+    ("dlq_url", "--dlq-url", "RELAY_DLQ_URL", "DeadLetterQueueUrl"),
+    ("retry_queue_url", "--retry-queue-url", "RELAY_RETRY_QUEUE_URL", "RetryQueueUrl"),
+)
+
+
+def _forget_stores(args: argparse.Namespace) -> tuple[Stores, str]:
+    """Every store forget must reach, and the key of its hashes: all four named (flags or their
+    variables), or all four of `serve` running here. Never some of each: half an erasure would look
+    like a whole one."""
+    from .config import ConfigurationError, get_settings
+    from .forget import Stores
+
+    named = {attr: getattr(args, attr) or os.environ.get(variable, "") for attr, _, variable, _ in _FORGET_STORES}
+    if any(named.values()):
+        missing = [
+            f"{flag} ({output}; or {variable})" for attr, flag, variable, output in _FORGET_STORES if not named[attr]
+        ]
+        if missing:
+            raise ConfigurationError("forget must reach every store; also pass " + ", ".join(missing))
+        key = os.environ.get("RELAY_HASH_SALT", "")
+        if not key:
+            # The local default is public: erasure records under it would give the ids away to a guess.
+            raise ConfigurationError(
+                "set RELAY_HASH_SALT to the stack's key (its TrackerHashSalt parameter, or the stack id "
+                "when that is empty): erasures are recorded under it"
+            )
+        if args.dlq_url or args.retry_queue_url:
+            os.environ.update({"RELAY_DLQ_URL": named["dlq_url"], "RELAY_RETRY_QUEUE_URL": named["retry_queue_url"]})
+        reset_settings()
+        return Stores(named["bucket"], named["retry_queue_url"], named["dlq_url"], named["table"]), key
+    state = _use_local_stack_if_needed(args, required=False)
+    if state is None or not {"ArchiveBucket", "IdempotencyTable"} <= state.resources.keys():
+        raise ConfigurationError(
+            "no stores configured: start `postback-relay serve` in this directory, or pass --bucket, "
+            "--table, --dlq-url and --retry-queue-url"
+        )
+    stores = Stores(
+        state.resources["ArchiveBucket"], state.retry_queue_url, state.dlq_url, state.resources["IdempotencyTable"]
+    )
+    return stores, get_settings().hash_salt
+
+
+def _forget_id(args: argparse.Namespace) -> tuple[Kind, str]:
+    kind: Kind = "user" if args.user is not None else "device"
+    value: str = args.user if args.user is not None else args.device
+    if value == "-":
+        value = sys.stdin.readline().rstrip("\r\n")  # out of the shell's history and the process list
+    if not value.strip():
+        from .config import ConfigurationError
+
+        raise ConfigurationError(f"--{kind} needs a non-empty id")
+    return kind, value
+
+
+def _forget(args: argparse.Namespace) -> int:
+    from datetime import date
+
+    from .forget import Forget, Window
+    from .privacy import Person
+
+    kind, value = _forget_id(args)
+    try:
+        since = date.fromisoformat(args.since) if args.since else None
+        until = date.fromisoformat(args.until) if args.until else None
+    except ValueError as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
+    if since and until and since > until:
+        print("error: --since is after --until", file=sys.stderr)
+        return 2
+    partners = tuple(dict.fromkeys(name.removeprefix("custom/") for name in args.partner))
+    stores, key = _forget_stores(args)
+    person = Person(kind, value, key)
+    report = Forget(person, stores, Window(partners, since, until), dry_run=args.dry_run, workers=args.workers).run()
+    print(json.dumps(report.as_dict()) if args.json else report.text())
+    # 1: done, but queue messages were out of reach (delayed or in flight): run it again later.
+    return 1 if report.not_inspected else 0
 
 
 def _openapi(args: argparse.Namespace) -> int:
@@ -568,7 +751,36 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--dlq-url", default="", help=argparse.SUPPRESS)
     replay.add_argument("--retry-queue-url", default="", help="retry queue for what fails (default: env/serve)")
     replay.add_argument("--state-file", default="", help=argparse.SUPPRESS)
-    replay.set_defaults(run=_replay)
+    replay.set_defaults(run=_plain_errors(_replay))
+
+    forget = commands.add_parser(
+        "forget",
+        help="erase one person's postbacks from the archive, the queues and the idempotency table",
+        description=(
+            "Erase one person's postbacks: archive objects (every version), dead-letter exports, dead-letter "
+            "and retry queue messages, idempotency records; record the erasure (keyed hash only) so replay "
+            "and dlq replay skip them. Amplitude's own copy is not erased: use its User Privacy API."
+        ),
+    )
+    person = forget.add_mutually_exclusive_group(required=True)
+    person.add_argument("--user", metavar="ID", help="the app's user id ('-': read it from standard input)")
+    person.add_argument(
+        "--device", metavar="ID", help="an IDFA, IDFV, advertising id, App Set ID or Android ID ('-': from stdin)"
+    )
+    forget.add_argument(
+        "--partner", action="append", default=[], help="search only this partner's archive (repeat; default: all)"
+    )
+    forget.add_argument("--since", default="", help="first archive day to search, YYYY-MM-DD UTC (default: oldest)")
+    forget.add_argument("--until", default="", help="last archive day to search, YYYY-MM-DD UTC (default: newest)")
+    forget.add_argument("--bucket", default="", help="archive bucket (ArchiveBucketName; default: serve's)")
+    forget.add_argument("--table", default="", help="idempotency table (default: RELAY_IDEMPOTENCY_TABLE or serve's)")
+    forget.add_argument("--dlq-url", default="", help="dead-letter queue URL (default: RELAY_DLQ_URL or serve's)")
+    forget.add_argument("--retry-queue-url", default="", help="retry queue URL (default: RELAY_RETRY_QUEUE_URL)")
+    forget.add_argument("--workers", type=int, default=8, help="archive objects read in parallel (default: 8)")
+    forget.add_argument("--dry-run", action="store_true", help="say what would be erased, change nothing")
+    forget.add_argument("--json", action="store_true", help="print a JSON summary")
+    forget.add_argument("--state-file", default="", help=argparse.SUPPRESS)
+    forget.set_defaults(run=_plain_errors(_forget))
 
     apps = commands.add_parser("apps", help="register apps for the first-party tracker")
     apps_commands = apps.add_subparsers(dest="apps_command", required=True)
@@ -622,6 +834,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--retry-queue-url", default="", help="retry queue URL (default: RELAY_RETRY_QUEUE_URL)")
         sub.add_argument("--state-file", default="", help=argparse.SUPPRESS)
         sub.set_defaults(run=_plain_errors(run))
+        if name != "list":
+            sub.add_argument(
+                "--bucket",
+                default="",
+                help="archive bucket holding the erasure records of forgotten persons, whose letters are skipped "
+                f"(default: RELAY_ARCHIVE_BUCKET, serve's, or the --{'from' if name == 'replay' else 'to'} bucket)",
+            )
         if name == "replay":
             sub.add_argument("--dry-run", action="store_true", help="say what would be replayed, change nothing")
             sub.add_argument(

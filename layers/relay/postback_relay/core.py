@@ -16,6 +16,7 @@ from .idempotency import Idempotency, NoIdempotency
 from .mapping import Endpoint, to_amplitude_calls
 from .observability import count, logger
 from .partners import PartnerAdapter, RawPostback
+from .privacy import archive_hash_key, pseudonymise
 
 
 class RequestOutcome(BaseModel):
@@ -120,7 +121,20 @@ def accept_postback(
 def _archive(archive: Archive, partner: str, raw: RawPostback, postback_id: str, received_at_ms: int) -> None:
     # The archive serves replay; its failure must not cost the delivery, so it is logged, not raised.
     try:
-        archive.put(ArchivedPostback(partner, received_at_ms, postback_id, dict(raw)))
-    except Exception:
-        logger.exception("archive write failed", extra={"partner": partner, "postback_id": postback_id})
+        # IP and user agent only as keyed hashes: kept 400 days, and nothing sent to Amplitude needs them.
+        kept, redacted = pseudonymise(raw, archive_hash_key())
+        archive.put(ArchivedPostback(partner, received_at_ms, postback_id, kept, tuple(redacted)))
+    except Exception as error:
+        # By type and AWS error code only: a traceback or message may quote the postback's values.
+        response = getattr(error, "response", None)  # botocore's ClientError carries the AWS error code
+        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+        logger.error(
+            "archive write failed",
+            extra={
+                "partner": partner,
+                "postback_id": postback_id,
+                "error_type": type(error).__name__,
+                "aws_error_code": code,
+            },
+        )
         count("archive_failed", partner)

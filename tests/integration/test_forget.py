@@ -1,0 +1,465 @@
+"""`postback-relay forget`: one person's postbacks leave the archive (every version), the dead-letter
+exports, both queues and the idempotency table; everyone else's stay; `replay` and `dlq replay` skip
+the person afterwards; a dry run changes nothing; no raw id is ever printed."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from copy import deepcopy
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+import requests
+
+from postback_relay import forget
+from postback_relay.archive import Archive, ArchivedPostback
+from postback_relay.cli import main
+from postback_relay.dlq_export import S3Location, letter_record, write_export
+from postback_relay.forget import idempotency_record_hash
+from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.mapping import AmplitudeCall
+from postback_relay.messages import DeadLetter, DeadLetterReason, RetryMessage
+from postback_relay.privacy import person_hash, postback_hash
+from postback_relay.queues import DeadLetterQueue, Queue, RetryQueue
+from tests.conftest import TOKEN, fixture_json, stack_with_stand_in
+from tests.integration.test_handlers import invoke, sample
+
+KEY = "forget-test-key"
+INSTALL = "appsflyer-install-ios-post.json"
+
+
+@dataclass(frozen=True)
+class Someone:
+    user: str
+    idfa: str
+    idfv: str
+
+    @property
+    def raw_ids(self) -> tuple[str, ...]:
+        return (self.user, self.idfa, self.idfv, self.idfa.lower(), self.idfv.lower())
+
+
+ANN = Someone("user-ann-0001", "AAAAAAAA-1111-4111-8111-000000000001", "AAAAAAAA-2222-4222-8222-000000000001")
+BOB = Someone("user-bob-0002", "BBBBBBBB-1111-4111-8111-000000000002", "BBBBBBBB-2222-4222-8222-000000000002")
+
+
+def postback_of(person: Someone, minute: int) -> dict[str, Any]:
+    """The AppsFlyer iOS install sample as `person`'s, at its own time (a distinct postback)."""
+    event = sample(INSTALL)
+    body = json.loads(event["body"])
+    body.update(
+        customer_user_id=person.user,
+        idfa=person.idfa,
+        idfv=person.idfv,
+        event_time=f"2026-03-14 09:{minute:02d}:00.000",
+    )
+    event["body"] = json.dumps(body)
+    return event
+
+
+def attribution_call(person: Someone, postback_id: str) -> AmplitudeCall:
+    return AmplitudeCall(
+        endpoint="attribution",
+        insert_id=f"appsflyer-attribution-{postback_id}",
+        payload={"event_type": "[AppsFlyer] Install", "platform": "ios", "idfa": person.idfa, "idfv": person.idfv},
+    )
+
+
+def identify_call(person: Someone, postback_id: str) -> AmplitudeCall:
+    return AmplitudeCall(
+        endpoint="identify",
+        insert_id=f"appsflyer-identify-{postback_id}",
+        payload={"user_id": person.user, "user_properties": {"$set": {"[AppsFlyer] campaign": "x"}}},
+    )
+
+
+def letter(call: AmplitudeCall, received_at_ms: int) -> DeadLetter:
+    return DeadLetter(
+        reason=DeadLetterReason.REJECTED,
+        status=400,
+        error="HTTP 400",
+        attempts=1,
+        partner="appsflyer",
+        call=call,
+        received_at_ms=received_at_ms,
+        dead_lettered_at_ms=received_at_ms + 1,
+    )
+
+
+# -- what each store holds -------------------------------------------------------------------------
+def versions(bucket: str, prefix: str = "") -> dict[tuple[str, str], str | None]:
+    """(key, version id) -> the version's text (None for a delete marker), every version in the bucket."""
+    s3 = boto3.client("s3")
+    found: dict[tuple[str, str], str | None] = {}
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
+        for version in page.get("Versions", []):
+            body = s3.get_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])["Body"].read()
+            found[version["Key"], version["VersionId"]] = (
+                gzip.decompress(body) if body[:2] == b"\x1f\x8b" else body
+            ).decode()
+        for marker in page.get("DeleteMarkers", []):
+            found[marker["Key"], marker["VersionId"]] = None
+    return found
+
+
+def queue_bodies(url: str) -> list[str]:
+    """Every message body on a queue, left in place."""
+    queue = Queue(url, "queue")
+    messages = list(queue.drain())
+    queue.release([message.receipt_handle for message in messages])
+    return sorted(message.body for message in messages)
+
+
+def table_ids(table: str) -> set[str]:
+    return {item["id"]["S"] for item in boto3.client("dynamodb").scan(TableName=table)["Items"]}
+
+
+def about(text: str | None, person: Someone) -> bool:
+    return text is not None and any(value in text for value in person.raw_ids)
+
+
+@dataclass
+class World:
+    env: dict[str, str]
+    postback_ids: dict[str, list[str]]  # person's user id -> the ids of their postbacks, as answered
+
+    @property
+    def bucket(self) -> str:
+        return self.env["RELAY_ARCHIVE_BUCKET"]
+
+    def snapshot(self) -> tuple[Any, ...]:
+        return (
+            versions(self.bucket),
+            queue_bodies(self.env["RELAY_DLQ_URL"]),
+            queue_bodies(self.env["RELAY_RETRY_QUEUE_URL"]),
+            table_ids(self.env["RELAY_IDEMPOTENCY_TABLE"]),
+        )
+
+
+@pytest.fixture
+def world(env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPatch) -> World:
+    """Ann's and Bob's postbacks in every store: archived through the AppsFlyer function (two each,
+    one of Ann's overwritten and one deleted, so noncurrent versions and a delete marker exist), a
+    Branch postback each, dead letters, retries and an export."""
+    monkeypatch.setenv("RELAY_HASH_SALT", KEY)
+    # moto answers every receive from all of the queue: no long poll needed to be sure here.
+    monkeypatch.setattr(forget, "CONFIRM_WAIT_S", 0)
+    bucket = env["RELAY_ARCHIVE_BUCKET"]
+    s3 = boto3.client("s3")
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    ids: dict[str, list[str]] = {}
+    for person, minutes in ((ANN, (1, 2, 3)), (BOB, (4, 5))):
+        for minute in minutes:
+            status, body = invoke("AppsFlyerFunction", postback_of(person, minute))
+            assert status == 200, body
+            ids.setdefault(person.user, []).append(body["postback_id"])
+    ann_keys = sorted(key for key, _ in versions(bucket) if ids[ANN.user][0] in key or ids[ANN.user][1] in key)
+    s3.put_object(Bucket=bucket, Key=ann_keys[0], Body=s3.get_object(Bucket=bucket, Key=ann_keys[0])["Body"].read())
+    s3.delete_object(Bucket=bucket, Key=ann_keys[1])  # a delete marker over a version that still holds Ann
+
+    archive = Archive(bucket)
+    now_ms = int(time.time() * 1000)
+    for index, person in enumerate((ANN, BOB)):
+        raw = deepcopy(fixture_json("branch", "install_ios.json"))
+        raw["user_data"].update(developer_identity=person.user, idfa=person.idfa, idfv=person.idfv)
+        archive.put(ArchivedPostback("branch", now_ms, f"{index:040d}", raw))
+
+    dlq, retry = DeadLetterQueue(env["RELAY_DLQ_URL"]), RetryQueue(env["RELAY_RETRY_QUEUE_URL"])
+    records = []
+    for person in (ANN, BOB):
+        postback_id = ids[person.user][-1]
+        for call in (attribution_call(person, postback_id), identify_call(person, postback_id)):
+            dead = letter(call, now_ms)
+            dlq.put(dead)
+            records.append(letter_record(f"exported-{call.insert_id}", dead))
+        retry.put(
+            RetryMessage(partner="appsflyer", call=attribution_call(person, postback_id), received_at_ms=now_ms), 0
+        )
+    dlq.send_body(json.dumps({"unreadable": True, "user": ANN.user}))  # a body no model reads, still Ann's
+    write_export(S3Location(bucket, "dead-letters"), records, now_ms)
+    return World(env, ids)
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_no_raw_id(*texts: str) -> None:
+    for text in texts:
+        for person in (ANN, BOB):
+            assert not about(text, person), text
+
+
+def test_forget_removes_exactly_one_persons_postbacks_from_every_store(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bucket, table = world.bucket, world.env["RELAY_IDEMPOTENCY_TABLE"]
+    before = versions(bucket)
+    records_before = table_ids(table)
+    ann_records = {f"appsflyer:{postback_id}" for postback_id in world.postback_ids[ANN.user]}
+    ann_hashes = {idempotency_record_hash(key) for key in ann_records}
+    # The records Powertools wrote end in the hash forget computes (the prefix names the function).
+    assert len({record for record in records_before if record.rpartition("#")[2] in ann_hashes}) == 3
+
+    code, out, err = run(capsys, "forget", "--user", ANN.user, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert_no_raw_id(out, err)
+    assert report["person_hash"] == person_hash(KEY, "user", ANN.user)
+    assert report["archive"]["matched"] == 4  # three AppsFlyer postbacks (one only a noncurrent version), one Branch
+    assert report["archive"]["deleted_versions"] == 6  # 2 + 2 (version and marker) + 1 + 1
+    assert (report["dlq"]["deleted"], report["retry_queue"]["deleted"]) == (3, 1), (
+        report["dlq"],
+        report["retry_queue"],
+    )
+    assert report["dead_letter_exports"]["matched_letters"] == 2
+    assert report["idempotency"]["deleted"] == 3
+    assert report["complete"] is True
+
+    after = versions(bucket)
+    # Nothing of Ann's in any version of anything; every version of everyone else's untouched.
+    assert not [key for key, text in after.items() if about(text, ANN)]
+    anns = {key for (key, _), text in before.items() if about(text, ANN)}
+    unchanged = {(key, version): text for (key, version), text in before.items() if key not in anns}
+    assert unchanged.items() <= after.items()
+    assert sum(about(text, BOB) for key, text in after.items() if key[0].startswith("raw/")) == 3
+    [export] = [text or "" for (key, _), text in after.items() if key.startswith("dead-letters/")]
+    assert [json.loads(line)["call"]["payload"].get("user_id", BOB.user) for line in export.splitlines()] == [
+        BOB.user,
+        BOB.user,
+    ]
+    assert [about(body, BOB) for body in queue_bodies(world.env["RELAY_DLQ_URL"])] == [True, True]
+    assert [about(body, BOB) for body in queue_bodies(world.env["RELAY_RETRY_QUEUE_URL"])] == [True]
+    assert table_ids(table) == {record for record in records_before if record.rpartition("#")[2] not in ann_hashes}
+
+    # The erasure is recorded under the keyed hash only.
+    records = [(key, text) for (key, _), text in after.items() if key.startswith("erasures/")]
+    erased_postbacks = {postback_hash(KEY, postback_id) for postback_id in [*world.postback_ids[ANN.user], "0" * 40]}
+    assert {key.split("/")[1] for key, _ in records} == {report["person_hash"], "key-check.json", *erased_postbacks}
+    assert_no_raw_id(*(text or "" for _, text in records))
+
+
+def test_a_device_id_is_found_whatever_its_case(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "forget", "--device", BOB.idfv.lower(), "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert (report["archive"]["matched"], report["dlq"]["deleted"], report["retry_queue"]["deleted"]) == (
+        3,
+        2,
+        1,
+    )  # his identify too: same postback
+    assert not [key for key, text in versions(world.bucket, "raw/").items() if about(text, BOB)]
+    assert_no_raw_id(out, err)
+
+
+def test_a_dry_run_changes_nothing_and_says_what_it_would_erase(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    before = world.snapshot()
+    code, out, err = run(capsys, "forget", "--user", ANN.user, "--dry-run")
+    assert code == 0, err
+    assert world.snapshot() == before
+    assert out.startswith("dry run, nothing changed: forget user ")
+    assert "would delete 6 version(s)" in out
+    assert_no_raw_id(out, err)
+
+
+def test_the_search_is_bounded_by_partner_and_day(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "forget", "--user", ANN.user, "--partner", "branch", "--json")
+    assert code == 0
+    assert json.loads(out)["archive"] | {} == {
+        "partners": 1,
+        "objects": 2,
+        "versions_read": 2,
+        "matched": 1,
+        "deleted_versions": 1,
+    }
+    assert sum(about(text, ANN) for key, text in versions(world.bucket, "raw/partner=appsflyer/").items()) == 4
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    code, out, err = run(capsys, "forget", "--user", BOB.user, "--since", tomorrow, "--json")
+    assert code == 0
+    assert json.loads(out)["archive"]["objects"] == 0
+    assert "archive: partner appsflyer done (0 object(s) read, 0 matched)" in err  # progress, on stderr
+
+
+def test_replay_and_dlq_replay_skip_a_forgotten_person_afterwards(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "forget", "--user", ANN.user)[0] == 0
+    bucket = world.bucket
+    # What escaped the erasure (received before it): an archived postback, a dead letter, an export.
+    escaped_ms = int(time.time() * 1000) - 1_000
+    raw = json.loads(postback_of(ANN, 9)["body"])
+    Archive(bucket).put(ArchivedPostback("appsflyer", escaped_ms, "e" * 40, raw))
+    # ... and a postback of Ann's received after it: new data, not skipped.
+    Archive(bucket).put(ArchivedPostback("appsflyer", escaped_ms + 60_000, "f" * 40, raw))
+    day = datetime.fromtimestamp(escaped_ms / 1000, UTC).date().isoformat()
+
+    code, out, err = run(capsys, "replay", "--from", f"s3://{bucket}/raw", "--partner", "appsflyer", "--since", day)
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert (summary["archived"], summary["erased"]) == (4, 1)  # Bob's two, Ann's escaped one and her new one
+    assert "e" * 40 not in out
+    assert "f" * 40 in out
+    assert_no_raw_id(out, err)
+
+    dlq = DeadLetterQueue(world.env["RELAY_DLQ_URL"])
+    dlq.put(letter(identify_call(ANN, "e" * 40), escaped_ms))  # names her
+    dlq.put(letter(attribution_call(ANN, world.postback_ids[ANN.user][0]), escaped_ms))  # an erased postback's
+    queue_bodies(world.env["RELAY_RETRY_QUEUE_URL"])
+    code, out, err = run(capsys, "dlq", "replay")
+    assert code == 0, err
+    assert out.strip() == (
+        "replayed 2 dead letter(s) through the retry queue; 0 unreadable left in place; "
+        "2 about forgotten persons deleted."
+    )
+    assert queue_bodies(world.env["RELAY_DLQ_URL"]) == []
+    retried = queue_bodies(world.env["RELAY_RETRY_QUEUE_URL"])
+    assert len(retried) == 3  # Bob's retry, and his two replayed letters
+    assert not [body for body in retried if about(body, ANN)]
+
+    records = [letter_record("m-ann", letter(identify_call(ANN, "e" * 40), escaped_ms))]
+    records.append(letter_record("m-bob", letter(attribution_call(BOB, "b" * 40), escaped_ms)))
+    write_export(S3Location(bucket, "later"), records, escaped_ms)
+    code, out, err = run(capsys, "dlq", "replay", "--from", f"s3://{bucket}/later", "--dry-run")
+    assert code == 0, err
+    assert out.strip() == (
+        f"would replay 1 dead letter(s) from s3://{bucket}/later through the retry queue; "
+        "0 unreadable skipped; 1 about forgotten persons skipped."
+    )
+    assert_no_raw_id(out, err)
+
+
+def test_a_delayed_retry_is_out_of_reach_and_says_so(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """SQS hides a delayed message from every receive: forget cannot inspect it, and must not claim it did."""
+    call = attribution_call(ANN, "d" * 40)
+    RetryQueue(world.env["RELAY_RETRY_QUEUE_URL"]).put(
+        RetryMessage(partner="appsflyer", call=call, received_at_ms=1), 60
+    )
+    code, out, err = run(capsys, "forget", "--user", ANN.user)
+    assert code == 1, err
+    assert "retry queue: 2 message(s) inspected, 1 about this person: deleted 1; about 1 delayed or in flight" in out
+    assert_no_raw_id(out, err)
+
+
+def test_dlq_export_leaves_a_forgotten_persons_letters_out(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "forget", "--user", ANN.user)[0] == 0
+    dlq = DeadLetterQueue(world.env["RELAY_DLQ_URL"])
+    dlq.put(letter(identify_call(ANN, "e" * 40), int(time.time() * 1000) - 1_000))
+    code, out, err = run(capsys, "dlq", "export", "--to", f"s3://{world.bucket}/kept", "--delete", "--json")
+    assert code == 0, err
+    assert json.loads(out) | {"uri": None} == {"exported": 2, "uri": None, "deleted": 3, "erased": 1}
+    [export] = [text or "" for (key, _), text in versions(world.bucket, "kept/").items()]
+    assert [about(line, BOB) for line in export.splitlines()] == [True, True]
+    assert not about(export, ANN)
+    assert queue_bodies(world.env["RELAY_DLQ_URL"]) == []
+
+
+def test_records_under_another_key_stop_replay_and_forget(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert run(capsys, "forget", "--user", ANN.user)[0] == 0
+    monkeypatch.setenv("RELAY_HASH_SALT", "another-key")
+    day = datetime.now(UTC).date().isoformat()
+    code, out, err = run(
+        capsys, "replay", "--from", f"s3://{world.bucket}/raw", "--partner", "appsflyer", "--since", day
+    )
+    assert (code, out) == (2, "")
+    assert err.startswith("error: the erasure records in ")
+    assert err.count("\n") == 1
+    before = world.snapshot()
+    code, out, err = run(capsys, "forget", "--user", BOB.user)
+    assert (code, out, world.snapshot() == before) == (2, "", True)
+    assert "another RELAY_HASH_SALT" in err
+
+
+def test_dlq_replay_needs_to_know_where_erasures_are(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RELAY_ARCHIVE_BUCKET")
+    code, out, err = run(capsys, "dlq", "replay", "--dlq-url", env["RELAY_DLQ_URL"])
+    assert (code, out) == (2, "")
+    assert "--bucket" in err
+
+
+def test_forget_reaches_every_store_or_none(
+    env: dict[str, str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("RELAY_IDEMPOTENCY_TABLE")
+    monkeypatch.setenv("RELAY_HASH_SALT", KEY)
+    code, out, err = run(capsys, "forget", "--user", ANN.user)
+    assert (code, out) == (2, "")
+    assert "also pass --table" in err
+    monkeypatch.setenv("RELAY_IDEMPOTENCY_TABLE", env["RELAY_IDEMPOTENCY_TABLE"])
+    monkeypatch.delenv("RELAY_HASH_SALT")
+    code, out, err = run(capsys, "forget", "--user", ANN.user)
+    assert (code, out) == (2, "")
+    assert "set RELAY_HASH_SALT" in err
+    assert_no_raw_id(err)
+
+
+def test_the_id_can_come_from_standard_input(
+    world: World, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(ANN.user + "\n"))
+    code, out, _ = run(capsys, "forget", "--user", "-", "--json")
+    assert (code, json.loads(out)["person_hash"]) == (0, person_hash(KEY, "user", ANN.user))
+
+
+# -- against serve ----------------------------------------------------------------------------------
+def forget_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`forget` in another shell: none of the stack's variables, only its state file."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith(("RELAY_", "AWS_"))}
+    return subprocess.run(  # noqa: S603 - our own CLI
+        [sys.executable, "-m", "postback_relay.cli", "forget", *args, "--state-file", str(tmp_path / "serve.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[Any, AmplitudeSink]]:
+    with stack_with_stand_in(tmp_path / "serve.json") as pair:
+        yield pair
+
+
+def test_forget_finds_serves_stores_through_its_state_file(served: tuple[Any, AmplitudeSink], tmp_path: Path) -> None:
+    stack, _ = served
+    for person, minute in ((ANN, 1), (BOB, 2)):
+        body = json.loads(postback_of(person, minute)["body"])
+        answer = requests.post(f"{stack.url}/v1/postbacks/appsflyer", params={"token": TOKEN}, json=body, timeout=10)
+        assert answer.status_code == 200, answer.text
+    dlq = DeadLetterQueue(stack.queue_urls["DeadLetterQueue"])
+    for person, postback_id in ((ANN, "1" * 40), (BOB, "2" * 40)):
+        dlq.put(letter(attribution_call(person, postback_id), int(time.time() * 1000)))
+    bucket, table = stack.physical_ids["ArchiveBucket"], stack.physical_ids["IdempotencyTable"]
+    assert len(table_ids(table)) == 2
+
+    result = forget_cli(tmp_path, "--device", ANN.idfa, "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert_no_raw_id(result.stdout, result.stderr)
+    assert (report["archive"]["matched"], report["dlq"]["deleted"], report["idempotency"]["deleted"]) == (1, 1, 1)
+    archived = versions(bucket, "raw/")
+    assert [about(text, BOB) for text in archived.values()] == [True]
+    [bob] = [json.loads(text or "") for text in archived.values()]
+    assert bob["raw"]["ip"].startswith("hmac-sha256:")  # serve's archive keeps no raw IP either
+    assert [about(body, BOB) for body in queue_bodies(stack.queue_urls["DeadLetterQueue"])] == [True]
+    assert len(table_ids(table)) == 1
