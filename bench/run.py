@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.local.stack import tokens_for_every_route
 from postback_relay.local.xray import XRayDaemonStandIn, traced_env
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,7 +106,8 @@ def child_env(sink_url: str) -> dict[str, str]:
     env.update(
         AMPLITUDE_API_URL=sink_url,
         AMPLITUDE_API_KEY=API_KEY,
-        RELAY_TOKEN="local-relay-token",  # noqa: S106 - the local stack's token
+        # The samples' token on every route (events/env.json): the relay reads a list per partner.
+        RELAY_TOKENS=json.dumps(tokens_for_every_route(lambda: "local-relay-token")),
         # Never touched on the happy path; set so configuration validates.
         RELAY_RETRY_QUEUE_URL="https://sqs.us-east-1.amazonaws.com/123456789012/bench-retry",
         RELAY_DLQ_URL="https://sqs.us-east-1.amazonaws.com/123456789012/bench-dlq",

@@ -14,7 +14,7 @@ import pytest
 from moto import mock_aws
 
 from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.stack import LocalStack
+from postback_relay.local.stack import LocalStack, tokens_for_every_route
 from postback_relay.messages import DeadLetter
 from postback_relay.queues import DeadLetterQueue
 from postback_relay.runtime import reset_runtime
@@ -30,6 +30,9 @@ ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 API_KEY = "test-amplitude-key"
 TOKEN = "test-relay-token"
+# RELAY_TOKENS giving every partner's route TOKEN explicitly: most tests are about something else.
+# tests/integration/test_partner_credentials.py gives each its own.
+EVERY_ROUTE_TOKEN = json.dumps(tokens_for_every_route(lambda: TOKEN))
 
 
 def fixture_json(*parts: str) -> dict[str, Any]:
@@ -80,7 +83,7 @@ def relay_env(monkeypatch: pytest.MonkeyPatch, sink: AmplitudeSink, aws: dict[st
     values = {
         "AMPLITUDE_API_URL": sink.url,
         "AMPLITUDE_API_KEY": API_KEY,
-        "RELAY_TOKEN": TOKEN,
+        "RELAY_TOKENS": EVERY_ROUTE_TOKEN,
         "RELAY_RETRY_QUEUE_URL": aws["retry"],
         "RELAY_DLQ_URL": aws["dlq"],
         "RELAY_IDEMPOTENCY_TABLE": aws["table"],
@@ -120,7 +123,7 @@ def stack_with_stand_in(
             port=0,
             amplitude_url=sink.url,
             state_file=state_file,
-            environment={"AMPLITUDE_API_KEY": API_KEY, "RELAY_TOKEN": TOKEN, **(environment or {})},
+            environment={"AMPLITUDE_API_KEY": API_KEY, "RELAY_TOKENS": EVERY_ROUTE_TOKEN, **(environment or {})},
             **options,
         ) as stack,
     ):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import pytest
 
 from postback_relay.runtime import reset_runtime
-from tests.integration.test_handlers import SAMPLE_TOKEN
+from tests.integration.test_handlers import SAMPLE_TOKENS
 
 
 @pytest.fixture
 def env(relay_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """`relay_env` accepting the token the events/ samples carry."""
-    monkeypatch.setenv("RELAY_TOKEN", SAMPLE_TOKEN)
+    monkeypatch.setenv("RELAY_TOKENS", SAMPLE_TOKENS)
     reset_runtime()
     return relay_env

@@ -23,7 +23,9 @@ from postback_relay.runtime import reset_runtime
 from tests.conftest import ROOT, queue_bodies
 
 EVENTS = ROOT / "events"
-SAMPLE_TOKEN = json.loads((EVENTS / "env.json").read_text())["Parameters"]["RELAY_TOKEN"]
+# The samples' RELAY_TOKENS (`sam local invoke --env-vars events/env.json`): every route the same token.
+SAMPLE_TOKENS = json.loads((EVENTS / "env.json").read_text())["Parameters"]["RELAY_TOKENS"]
+SAMPLE_TOKEN = json.loads(SAMPLE_TOKENS)["appsflyer"][0]
 TEMPLATE = load_template(ROOT / "template.yaml")
 
 

@@ -165,8 +165,8 @@ def test_the_secret_store_throttled_is_a_503_with_retry_after(
     env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Finding 5: SSM throttling gave a bare 500."""
-    monkeypatch.delenv("RELAY_TOKEN")
-    monkeypatch.setenv("RELAY_TOKEN_PARAMETER", "postback-relay/relay-tokens")
+    monkeypatch.delenv("RELAY_TOKENS")
+    monkeypatch.setenv("RELAY_TOKENS_PREFIX", "postback-relay/partner-tokens/")
     reset_runtime()
     provider = secrets._provider("ssm")
     with Stubber(provider.client) as stub:

@@ -187,7 +187,8 @@ BROKEN: list[tuple[str, str, dict[str, Any], int, str]] = [
     ),
     ("singular", "POST", {"event_name": "install", "platform": "Android", "aifa": ""}, 422, "advertising id"),
     ("custom/unity-ads", "GET", {"platform": "ios", "ifa": "{ifa}", "event": "install"}, 422, "idfa or idfv"),
-    ("custom/no-such-network", "GET", {"platform": "ios"}, 404, "no-such-network"),
+    # No mapping file, so no tokens: refused as a wrong token is (strangers learn no network names).
+    ("custom/no-such-network", "GET", {"platform": "ios"}, 401, "invalid relay token"),
 ]
 
 

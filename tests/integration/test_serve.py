@@ -190,7 +190,7 @@ def test_serve_command_starts_and_prints_a_ready_to_paste_postback(tmp_path: Pat
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in (*_STACK_VARIABLES, "AMPLITUDE_API_URL", "RELAY_TOKEN")
+        if name not in (*_STACK_VARIABLES, "AMPLITUDE_API_URL", "RELAY_TOKEN", "RELAY_TOKENS")
     }
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         [sys.executable, "-m", "postback_relay.cli", "serve", "--port", "0", "--template", str(ROOT / "template.yaml")],

@@ -17,7 +17,7 @@ import pytest
 
 from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
 from postback_relay.local.xray import XRayDaemonStandIn, traced_env
-from tests.conftest import API_KEY, ROOT, TOKEN
+from tests.conftest import API_KEY, EVERY_ROUTE_TOKEN, ROOT, TOKEN
 
 CHILD = Path(__file__).with_name("traced_function.py")
 
@@ -33,7 +33,7 @@ def base_env(sink: AmplitudeSink) -> dict[str, str]:
         "PATH": "/usr/bin:/bin",
         "AMPLITUDE_API_URL": sink.url,
         "AMPLITUDE_API_KEY": API_KEY,
-        "RELAY_TOKEN": TOKEN,
+        "RELAY_TOKENS": EVERY_ROUTE_TOKEN,
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",

@@ -21,6 +21,7 @@ import pytest
 
 from postback_relay.config import Settings
 from postback_relay.local.template import load_template
+from postback_relay.secrets import CUSTOM_NETWORKS
 from tests.conftest import ROOT
 from tests.unit.template_document import TEMPLATE, resources, template
 
@@ -259,7 +260,16 @@ IDEMPOTENCY = {
     (action, "IdempotencyTable.Arn")
     for action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem")
 }
-RELAY_TOKENS = _secret("RelayTokenName")
+
+
+def _relay_tokens(credential: str) -> set[tuple[str, str]]:
+    """One route's own token list, <RelayTokensPrefix><credential>, by its exact name."""
+    return {
+        ("ssm:GetParameter", f"{SSM_PARAMETER}${{RelayTokensPrefix}}{credential}"),
+        ("secretsmanager:GetSecretValue", f"{SECRET}${{RelayTokensPrefix}}{credential}-??????"),
+    }
+
+
 APP_KEYS = {
     ("ssm:GetParameter", f"{SSM_PARAMETER}${{TrackerAppKeyPrefix}}*"),
     ("secretsmanager:GetSecretValue", f"{SECRET}${{TrackerAppKeyPrefix}}*"),
@@ -300,12 +310,14 @@ def _partners() -> dict[str, str]:
 
 
 def _expected() -> dict[str, set[tuple[str, str]]]:
-    partner_common = DELIVERY | IDEMPOTENCY | RELAY_TOKENS | TRACING
+    partner_common = DELIVERY | IDEMPOTENCY | TRACING
     expected = {
-        function_id: partner_common | _logs(function_id) | _archive(f"{name}/*")
+        function_id: partner_common | _relay_tokens(name) | _logs(function_id) | _archive(f"{name}/*")
         for function_id, name in _partners().items()
     }
-    expected["CustomNetworkFunction"] = partner_common | _logs("CustomNetworkFunction") | _archive("*")
+    expected["CustomNetworkFunction"] = (
+        partner_common | _relay_tokens(CUSTOM_NETWORKS) | _logs("CustomNetworkFunction") | _archive("*")
+    )
     expected["TrackerFunction"] = (
         DELIVERY | APP_KEYS | TRACING | TRACKER_TABLES | _logs("TrackerFunction") | _archive("tracker-*/*")
     )
@@ -342,10 +354,30 @@ def test_the_custom_networks_cannot_write_the_built_in_partners_partitions() -> 
         assert not any(fnmatchcase(key, pattern) for pattern in denied), name
 
 
-def test_only_the_partner_functions_read_the_relay_tokens() -> None:
+def test_each_partner_function_reads_its_own_relay_tokens_and_no_other_partners() -> None:
+    """Issue 12: one token list opened every route; now each route has its own, and each function
+    may read its own alone (the tracker and the retry consumer none)."""
+    credentials = {**_partners(), "CustomNetworkFunction": CUSTOM_NETWORKS}
     for function_id in _functions():
-        reads_tokens = bool(_grants(function_id) & RELAY_TOKENS)
-        assert reads_tokens == (function_id not in ("TrackerFunction", "RetryFunction")), function_id
+        read = {credential for credential in credentials.values() if _grants(function_id) & _relay_tokens(credential)}
+        assert read == ({credentials[function_id]} if function_id in credentials else set()), function_id
+    # The code reads the names the roles grant: <RELAY_TOKENS_PREFIX> + the adapter's name, or "custom".
+    environment = template()["Globals"]["Function"]["Environment"]["Variables"]
+    assert environment["RELAY_TOKENS_PREFIX"] == {"Ref": "RelayTokensPrefix"}
+    assert environment["RELAY_TOKENS"] == ""  # the plain value is for `sam local` only
+    assert "RELAY_TOKEN_PARAMETER" not in environment
+    assert "RELAY_TOKEN" not in environment
+
+
+def test_the_token_prefix_ends_in_a_separator() -> None:
+    prefix = template()["Parameters"]["RelayTokensPrefix"]
+    pattern = re.compile(prefix["AllowedPattern"])
+    assert prefix["Default"] == "postback-relay/partner-tokens/"
+    assert pattern.fullmatch(prefix["Default"])
+    assert pattern.fullmatch("relay-tokens-")
+    # "postback-relay/tokens" + "adjust" would read postback-relay/tokensadjust.
+    for wrong in ("postback-relay/partner-tokens", "/postback-relay/tokens/", "tokens*/", ""):
+        assert not pattern.fullmatch(wrong), wrong
 
 
 def test_app_keys_are_readable_only_under_the_configured_prefix() -> None:

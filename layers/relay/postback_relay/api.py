@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from http import HTTPStatus
 from typing import Any
 
@@ -24,7 +24,7 @@ from .inbound import authenticate, check_source, read_postback
 from .observability import count, flush_metrics, logger, traced
 from .partners import PartnerAdapter
 from .runtime import get_archive, get_delivery, get_idempotency
-from .secrets import relay_tokens
+from .secrets import network_tokens, partner_tokens
 
 CUSTOM_ROUTE_PREFIX = "/v1/postbacks/custom"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -50,17 +50,23 @@ def _budget_s(context: LambdaContext | None) -> float:
     return max(0.0, budget_ms / 1000)
 
 
-def _receive(app: APIGatewayHttpResolver, adapter: PartnerAdapter) -> Response[str]:
-    """Authenticate, read, map, attempt, answer: the same for every partner."""
-    # One deadline for the whole invocation, from its start: secrets, idempotency, archive and the
-    # Amplitude attempt all come out of it; what does not fit is queued, never answered late.
-    deadline = time.monotonic() + _budget_s(app.lambda_context)
+def _authenticate(
+    app: APIGatewayHttpResolver, valid_tokens: Callable[[], Sequence[str]], headers: Sequence[str] = ()
+) -> None:
+    """The caller's address (when the partner's ranges are set), then its token: one of this
+    route's own tokens, never another partner's. Tokens are read after the address check, so a
+    stranger's request costs no secret-store call."""
     event = app.current_event
     settings = get_settings()
     check_source(event, settings.allowed_networks)
-    token_headers = (*adapter.token_headers, settings.partner_token_header) if settings.partner_token_header else ()
-    authenticate(event, relay_tokens(), token_headers or adapter.token_headers)
-    raw = read_postback(event, settings.max_body_bytes)
+    if settings.partner_token_header:
+        headers = (*headers, settings.partner_token_header)
+    authenticate(event, valid_tokens(), headers)
+
+
+def _receive(app: APIGatewayHttpResolver, adapter: PartnerAdapter, deadline: float) -> Response[str]:
+    """Read, map, attempt, answer, once the caller is authenticated: the same for every partner."""
+    raw = read_postback(app.current_event, get_settings().max_body_bytes)
     status, body = accept_postback(
         adapter,
         raw,
@@ -71,6 +77,12 @@ def _receive(app: APIGatewayHttpResolver, adapter: PartnerAdapter) -> Response[s
         context=app.lambda_context,
     )
     return json_response(status, body)
+
+
+def _deadline(app: APIGatewayHttpResolver) -> float:
+    # One deadline for the whole invocation, from its start: secrets, idempotency, archive and the
+    # Amplitude attempt all come out of it; what does not fit is queued, never answered late.
+    return time.monotonic() + _budget_s(app.lambda_context)
 
 
 def _raised_at(error: BaseException) -> str:
@@ -192,7 +204,9 @@ def partner_resolver(adapter: PartnerAdapter) -> APIGatewayHttpResolver:
         responses=POSTBACK_RESPONSES,
     )
     def receive_postback() -> Response[str]:
-        return _receive(app, adapter)
+        deadline = _deadline(app)
+        _authenticate(app, lambda: partner_tokens(adapter.name), adapter.token_headers)
+        return _receive(app, adapter, deadline)
 
     _answer_errors(app, adapter.name)
     return app
@@ -211,16 +225,17 @@ def custom_network_resolver(networks: Mapping[str, PartnerAdapter]) -> APIGatewa
         responses={**POSTBACK_RESPONSES, 404: _answer(ErrorAnswer, "No mapping file of that name")},
     )
     def receive_network_postback(name: str) -> Response[str]:
-        # Authenticate first: strangers learn nothing about which networks exist.
-        check_source(app.current_event, get_settings().allowed_networks)
-        authenticate(app.current_event, relay_tokens())
+        deadline = _deadline(app)
+        # Authenticate first, with this network's own tokens: a name without tokens (no such
+        # network) is a 401 as a wrong token is, so strangers learn nothing about which exist.
+        _authenticate(app, lambda: network_tokens(name, networks))
         adapter = networks.get(name)
         if adapter is None:
             raise NotFound(
                 f"unknown network {name[:100]!r}: no mapping file {name[:100]}.yaml",
                 known=sorted(networks),
             )
-        return _receive(app, adapter)
+        return _receive(app, adapter, deadline)
 
     _answer_errors(app, "custom")
     return app

@@ -69,7 +69,10 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"  GET   {stack.url}/health")
     amplitude = stack.state.amplitude_url
     print(f"Amplitude: {amplitude}" + ("  (built-in stand-in; see /_sink/received)" if stack.sink else ""))
-    print(f"Relay token: {stack.relay_token}")
+    # Each route accepts its own partner's token only, as in AWS.
+    print(f"Relay token: {stack.relay_token}  (AppsFlyer's; each route has its own:)")
+    for route_name, url in stack.postback_urls().items():
+        print(f"  {route_name:18} {url}")
     print("Try a postback:")
     print(
         f"  curl -sS -X POST '{stack.url}/v1/postbacks/appsflyer?token={stack.relay_token}' "

@@ -1,6 +1,6 @@
 """Settings from the environment, validated once per container.
 
-Locally the secrets come straight from the environment (AMPLITUDE_API_KEY, RELAY_TOKEN); in AWS
+Locally the secrets come straight from the environment (AMPLITUDE_API_KEY, RELAY_TOKENS); in AWS
 the template passes the names of SSM parameters or Secrets Manager secrets instead.
 """
 
@@ -23,8 +23,13 @@ class Settings(BaseModel):
     amplitude_api_url: str = Field(default="", alias="AMPLITUDE_API_URL")
     amplitude_api_key: str = Field(default="", alias="AMPLITUDE_API_KEY", repr=False)
     amplitude_api_key_parameter: str = Field(default="", alias="AMPLITUDE_API_KEY_PARAMETER")
-    relay_token: str = Field(default="", alias="RELAY_TOKEN", repr=False)
-    relay_token_parameter: str = Field(default="", alias="RELAY_TOKEN_PARAMETER")
+    # Each partner's own tokens (secrets.py): a JSON object by partner locally, or one stored
+    # parameter/secret per partner, named <prefix><partner>, in AWS.
+    relay_tokens: str = Field(default="", alias="RELAY_TOKENS", repr=False)
+    relay_tokens_prefix: str = Field(default="", alias="RELAY_TOKENS_PREFIX")
+    # The one list that opened every route: read only to refuse it, naming the migration.
+    legacy_relay_token: str = Field(default="", alias="RELAY_TOKEN", repr=False)
+    legacy_relay_token_parameter: str = Field(default="", alias="RELAY_TOKEN_PARAMETER")
     secret_store: Literal["ssm", "secretsmanager"] = Field(default="ssm", alias="RELAY_SECRET_STORE")
     secret_max_age_s: int = Field(default=300, ge=0, alias="RELAY_SECRET_MAX_AGE_S")
 
@@ -60,7 +65,7 @@ class Settings(BaseModel):
     fingerprinting: bool = Field(default=True, alias="RELAY_FINGERPRINTING")
     # Per function (template parameters): partners publish their source ranges but rarely sign.
     allowed_cidrs: str = Field(default="", alias="RELAY_ALLOWED_CIDRS")
-    # A header the partner's own dashboard can send our token in (AppsFlyer's Push API auth token).
+    # A header the partner's own dashboard can send its token in (AppsFlyer's Push API auth token).
     partner_token_header: str = Field(default="", alias="RELAY_PARTNER_TOKEN_HEADER")
 
     @cached_property

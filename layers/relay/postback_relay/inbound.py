@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
 import math
@@ -26,6 +27,7 @@ from .ids import unencodable
 
 TOKEN_PARAM = "token"  # noqa: S105 - a parameter name, not a secret
 TOKEN_HEADER = "x-relay-token"  # noqa: S105 - a header name
+MAX_PRESENTED_TOKENS = 4
 # Shape limits: far above any real postback, low enough that no input costs us more than it should.
 MAX_DEPTH = 10
 MAX_FIELDS = 500
@@ -43,27 +45,40 @@ def _header(event: APIGatewayProxyEventV2, name: str) -> str | None:
 
 
 def presented_tokens(event: APIGatewayProxyEventV2, extra_headers: Sequence[str] = ()) -> list[str]:
+    """What the caller presents as a token: `token=` values, X-Relay-Token, and the partner's own
+    headers; at most MAX_PRESENTED_TOKENS, so a flood of `token=` keys costs no more than a few."""
     query = parse_qsl(event.raw_query_string or "", keep_blank_values=True)
-    tokens = [value for key, value in query if key == TOKEN_PARAM and value]
+    tokens = [value for key, value in query if key == TOKEN_PARAM and value][:MAX_PRESENTED_TOKENS]
     for header in (TOKEN_HEADER, *extra_headers):
         value = _header(event, header)
+        if value and header.lower() == "authorization" and value[:7].lower() == "bearer ":
+            value = value[7:].strip()  # AppsFlyer sends the value as set; an operator may set "Bearer <token>"
         if value:
             tokens.append(value)
     return tokens
 
 
+def _digest(token: str) -> bytes:
+    # surrogatepass: a token holding a lone surrogate (a hand-built Lambda event) is a wrong token,
+    # not an encoding error.
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+
+
 def authenticate(event: APIGatewayProxyEventV2, valid_tokens: Sequence[str], extra_headers: Sequence[str] = ()) -> None:
-    """Constant-time comparison of every presented token against every valid one."""
+    """401 unless a presented token is one of `valid_tokens`: the tokens of this route's partner
+    alone, so another partner's token is refused exactly as a wrong one is (same answer, same body).
+
+    Constant time: every presented token is compared with every valid one, as equal-length
+    digests (neither a match nor a token's length shows in the time taken)."""
     presented = presented_tokens(event, extra_headers)
     if not presented:
         raise Unauthorized("missing relay token: send it as query parameter 'token' or header 'X-Relay-Token'")
+    expected = [_digest(token) for token in valid_tokens]
     matched = False
-    for candidate in presented:
-        for token in valid_tokens:
+    for candidate in map(_digest, presented):
+        for token in expected:
             # No early exit: the time taken does not depend on which token matched.
-            # surrogatepass: a token holding a lone surrogate (a hand-built Lambda event) is a wrong
-            # token, not an encoding error.
-            matched |= hmac.compare_digest(candidate.encode("utf-8", "surrogatepass"), token.encode())
+            matched |= hmac.compare_digest(candidate, token)
     if not matched:
         raise Unauthorized("invalid relay token")
 

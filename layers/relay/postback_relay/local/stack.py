@@ -47,6 +47,38 @@ LOCAL_FAILED_ITEM_VISIBILITY_S = 2
 CONSUMER_POLLERS = 2
 
 
+# Variables of the one token list that used to open every route (the relay refuses them).
+_SHARED_TOKEN_VARIABLES = ("RELAY_TOKEN", "RELAY_TOKEN_PARAMETER")
+
+
+def tokens_for_every_route(make_token: Callable[[], str], networks_dir: str | None = None) -> dict[str, Any]:
+    """A RELAY_TOKENS object naming every partner and every mapping-file network (of `networks_dir`,
+    default RELAY_NETWORKS_DIR or the package's), each given `make_token()`: a fresh token each,
+    or, for tests and scripts, one token given to all explicitly."""
+    from ..partners.custom import load_networks
+    from ..partners.registry import coded_partners
+    from ..secrets import CUSTOM_NETWORKS
+
+    tokens: dict[str, Any] = {partner: [make_token()] for partner in sorted(coded_partners())}
+    tokens[CUSTOM_NETWORKS] = {network: [make_token()] for network in sorted(load_networks(networks_dir))}
+    return tokens
+
+
+def route_tokens(token_map: dict[str, Any]) -> dict[str, str]:
+    """The token to paste for each route of a RELAY_TOKENS object (the first of its list), by route:
+    "appsflyer", ..., "custom/unity-ads". Invalid lists fail here, at start, as the relay would."""
+    from ..secrets import CUSTOM_NETWORKS, parse_tokens
+
+    routes: dict[str, str] = {}
+    for name, value in token_map.items():
+        if name == CUSTOM_NETWORKS and isinstance(value, dict):
+            for network, tokens in value.items():
+                routes[f"{CUSTOM_NETWORKS}/{network}"] = parse_tokens(tokens, f"RELAY_TOKENS[{name!r}][{network!r}]")[0]
+        elif name != CUSTOM_NETWORKS:
+            routes[name] = parse_tokens(value, f"RELAY_TOKENS[{name!r}]")[0]
+    return routes
+
+
 @dataclass(frozen=True)
 class StackState:
     """What another process needs to reach this stack's queues."""
@@ -149,6 +181,7 @@ class LocalStack:
         self._invocation_locks: dict[str, threading.Lock] = {}
         self._server: ThreadingHTTPServer | None = None
         self.relay_token = ""
+        self.relay_tokens: dict[str, str] = {}
         self.queue_urls: dict[str, str] = {}
         self.physical_ids: dict[str, str] = {}
         self.queue_arns: dict[str, str] = {}
@@ -174,9 +207,10 @@ class LocalStack:
             self.sink = AmplitudeEmulator(api_key=api_key, port=self._amplitude_port).start()
             self._amplitude_url = self.sink.url
             self._extra_environment.setdefault("AMPLITUDE_API_KEY", api_key)
-        self.relay_token = (
-            self._extra_environment.get("RELAY_TOKEN") or os.environ.get("RELAY_TOKEN") or secrets.token_urlsafe(24)
-        )
+        token_map = self._token_map()
+        self.relay_tokens = route_tokens(token_map)
+        # The AppsFlyer route's token: the banner's example postback is an AppsFlyer one.
+        self.relay_token = self.relay_tokens.get("appsflyer", "")
         essentials = {
             # The local stack never talks to real AWS, whatever credentials the shell holds: moto's
             # hooks answer in process (so no AWS_ENDPOINT_URL here; other processes get one from
@@ -201,14 +235,18 @@ class LocalStack:
         template_environment = {k: v for k, v in template_environment.items() if k not in os.environ}
         local_environment = {
             "AMPLITUDE_API_URL": self._amplitude_url,
-            "RELAY_TOKEN": self.relay_token,
             **{
                 k: physical_ids[v["Ref"]]
                 for k, v in self.template.environment.items()
                 if isinstance(v, dict) and v.get("Ref") in physical_ids
             },
-            **self._extra_environment,
+            **{k: v for k, v in self._extra_environment.items() if k not in _SHARED_TOKEN_VARIABLES},
+            "RELAY_TOKENS": json.dumps(token_map),
         }
+        # The relay refuses the one-list-for-every-route variables; here RELAY_TOKEN only said which
+        # token to give every route (restored with the rest of the environment at stop).
+        for name in _SHARED_TOKEN_VARIABLES:
+            os.environ.pop(name, None)
         os.environ.update({**template_environment, **local_environment})
         reset_runtime()
 
@@ -271,6 +309,24 @@ class LocalStack:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+    def postback_urls(self) -> dict[str, str]:
+        """Each partner route's URL with that route's own token ("appsflyer", "custom/unity-ads", ...)."""
+        return {route: f"{self.url}/v1/postbacks/{route}?token={token}" for route, token in self.relay_tokens.items()}
+
+    def _token_map(self) -> dict[str, Any]:
+        """RELAY_TOKENS as the functions get it: the caller's own (environment, then shell) as given;
+        else RELAY_TOKEN's one token given to every route explicitly (scripts and tests); else a
+        fresh token per route, so that serve behaves as AWS does: one route, its own tokens."""
+        explicit = self._extra_environment.get("RELAY_TOKENS") or os.environ.get("RELAY_TOKENS")
+        if explicit:
+            parsed = json.loads(explicit)
+            if not isinstance(parsed, dict):
+                raise ValueError('RELAY_TOKENS must be a JSON object: {"appsflyer": ["token", ...], ...}')
+            return parsed
+        shared = self._extra_environment.get("RELAY_TOKEN") or os.environ.get("RELAY_TOKEN")
+        networks_dir = self._extra_environment.get("RELAY_NETWORKS_DIR") or os.environ.get("RELAY_NETWORKS_DIR")
+        return tokens_for_every_route(lambda: shared or secrets.token_urlsafe(24), networks_dir or None)
 
     @property
     def state(self) -> StackState:

@@ -72,7 +72,8 @@ class PartnerAdapter:
     parse: Callable[[RawPostback], Postback]
     method: str = "POST"
     query_template: Mapping[str, str] | None = None
-    # Headers a partner may use to present our token instead of `token=` / X-Relay-Token.
+    # Headers a partner may use to present its relay token instead of `token=` / X-Relay-Token
+    # (checked against this partner's own tokens only, as those are).
     token_headers: tuple[str, ...] = field(default=())
     # Mapping-file networks live under /v1/postbacks/custom.
     route_prefix: str = "/v1/postbacks"
