@@ -17,6 +17,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
+from .aws import error_code
 from .config import ConfigurationError, get_settings
 from .core import ErrorAnswer, PostbackAnswer, accept_postback
 from .errors import InternalError, NotFound, RelayError
@@ -98,14 +99,6 @@ def _raised_at(error: BaseException) -> str:
     return found or "unknown"
 
 
-def _aws_error_code(error: Exception) -> str | None:
-    """The AWS error code of a ClientError ("ThrottlingException"); None for other botocore errors."""
-    if isinstance(error, ClientError):
-        code = error.response.get("Error", {}).get("Code")
-        return str(code) if code else None
-    return None
-
-
 def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
     """Every refusal as a JSON body naming the problem; never a bare 500 for bad input.
 
@@ -134,7 +127,7 @@ def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
             extra={
                 "partner": partner,
                 "error_type": type(error).__name__,
-                "aws_error_code": _aws_error_code(error),
+                "aws_error_code": error_code(error),
                 "error_at": _raised_at(error),
             },
         )

@@ -56,3 +56,11 @@ def client(service: str, purpose: Purpose) -> Any:
 def reset_clients() -> None:
     """Forget every client (tests and `serve` change endpoints and credentials)."""
     client.cache_clear()
+
+
+def error_code(error: BaseException) -> str | None:
+    """The AWS error code a botocore ClientError carries ("ThrottlingException"), else None: what
+    the logs may say of an AWS failure (its message can quote the request)."""
+    response = getattr(error, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    return str(code) if code else None

@@ -11,6 +11,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
 from .archive import Archive, ArchivedPostback
+from .aws import error_code
 from .delivery import Delivery, Settled, Status
 from .idempotency import Idempotency, NoIdempotency
 from .mapping import Endpoint, to_amplitude_calls
@@ -126,15 +127,13 @@ def _archive(archive: Archive, partner: str, raw: RawPostback, postback_id: str,
         archive.put(ArchivedPostback(partner, received_at_ms, postback_id, kept, tuple(redacted)))
     except Exception as error:
         # By type and AWS error code only: a traceback or message may quote the postback's values.
-        response = getattr(error, "response", None)  # botocore's ClientError carries the AWS error code
-        code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
         logger.error(
             "archive write failed",
             extra={
                 "partner": partner,
                 "postback_id": postback_id,
                 "error_type": type(error).__name__,
-                "aws_error_code": code,
+                "aws_error_code": error_code(error),
             },
         )
         count("archive_failed", partner)

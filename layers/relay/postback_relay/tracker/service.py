@@ -28,6 +28,7 @@ from ..models.amplitude import HttpApiEvent
 from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback
 from ..observability import logger
 from ..partners import TITLE_CASE_EVENT_TYPES, Convention
+from ..privacy import keyed_hash
 from .apps import hash_api_key
 from .batches import split_batches
 from .models import App, Attribution, Click, EventsRequest, InstallRequest, TrackedEvent
@@ -95,7 +96,7 @@ class Tracker:
 
     # -- privacy: only keyed hashes are stored ---------------------------------------------
     def keyed_hash(self, value: str) -> str:
-        return hmac.new(self.settings.hash_salt.encode(), value.encode(), hashlib.sha256).hexdigest()[:40]
+        return keyed_hash(self.settings.hash_salt, value)
 
     def device_hash(self, device_id: str | None) -> str | None:
         device = clean_text(device_id)
