@@ -1,6 +1,7 @@
 """`postback-relay forget`: one person's postbacks leave the archive (every version), the dead-letter
-exports, both queues and the idempotency table; everyone else's stay; `replay` and `dlq replay` skip
-the person afterwards; a dry run changes nothing; no raw id is ever printed."""
+exports, both queues, the idempotency table and the tracker's tables; everyone else's stay; `replay`
+and `dlq replay` skip the person afterwards, and the retry consumer drops their retries that were
+out of forget's reach (the erasure fence); a dry run changes nothing; no raw id is ever printed."""
 
 from __future__ import annotations
 
@@ -20,18 +21,26 @@ from typing import Any
 import boto3
 import pytest
 import requests
+import time_machine
 
 from postback_relay import forget
 from postback_relay.archive import Archive, ArchivedPostback
 from postback_relay.cli import main
 from postback_relay.dlq_export import S3Location, letter_record, write_export
+from postback_relay.fence import PREFIX as FENCE_PREFIX
 from postback_relay.forget import idempotency_record_hash
 from postback_relay.local.amplitude_sink import AmplitudeSink
+from postback_relay.local.events import SqsMessage, lambda_context, sqs_event
+from postback_relay.local.template import load_template
 from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import DeadLetter, DeadLetterReason, RetryMessage
 from postback_relay.privacy import person_hash, postback_hash
 from postback_relay.queues import DeadLetterQueue, Queue, RetryQueue
-from tests.conftest import TOKEN, fixture_json, stack_with_stand_in
+from postback_relay.retry import handle_retry_batch
+from postback_relay.tracker.apps import register_app
+from postback_relay.tracker.service import Tracker, TrackerSettings
+from postback_relay.tracker.store import TrackerStore
+from tests.conftest import ROOT, TOKEN, fixture_json, stack_with_stand_in
 from tests.integration.test_handlers import invoke, sample
 
 KEY = "forget-test-key"
@@ -121,7 +130,56 @@ def queue_bodies(url: str) -> list[str]:
 
 
 def table_ids(table: str) -> set[str]:
-    return {item["id"]["S"] for item in boto3.client("dynamodb").scan(TableName=table)["Items"]}
+    """The idempotency records (the erasure fence's marks, which hold keyed hashes only, apart)."""
+    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    return {item["id"]["S"] for item in items if not item["id"]["S"].startswith(FENCE_PREFIX)}
+
+
+def fence_marks(table: str) -> dict[str, int]:
+    items = boto3.client("dynamodb").scan(TableName=table)["Items"]
+    return {
+        item["id"]["S"].removeprefix(FENCE_PREFIX): int(item["erased_at_ms"]["N"])
+        for item in items
+        if item["id"]["S"].startswith(FENCE_PREFIX)
+    }
+
+
+TRACKER_TABLES = {
+    "AppsTable": "RELAY_APPS_TABLE",
+    "ClicksTable": "RELAY_CLICKS_TABLE",
+    "InstallsTable": "RELAY_INSTALLS_TABLE",
+}
+
+
+def tracker_rows(env: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Every row of the tracker's clicks and installs tables."""
+    dynamodb = boto3.client("dynamodb")
+    return {
+        name: dynamodb.scan(TableName=env[variable])["Items"]
+        for name, variable in (("clicks", "RELAY_CLICKS_TABLE"), ("installs", "RELAY_INSTALLS_TABLE"))
+    }
+
+
+def consume_retries(url: str, visibility_s: int = 0) -> tuple[list[SqsMessage], dict[str, Any]]:
+    """Everything the retry consumer can receive now, through the retry handler, deleted when settled
+    (as the SQS event source does). With `visibility_s`, only received: held in flight, and returned
+    with an empty result, to be handled later by `handle`."""
+    sqs = boto3.client("sqs")
+    batch: list[SqsMessage] = []
+    while received := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility_s or 30
+    ).get("Messages", []):
+        batch += [SqsMessage(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in received]
+    return batch, ({} if visibility_s else handle(url, batch))
+
+
+def handle(url: str, batch: list[SqsMessage]) -> dict[str, Any]:
+    result = handle_retry_batch(sqs_event(batch, "arn:aws:sqs:us-east-1:1:retry"), lambda_context("RetryFunction", 60))
+    failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
+    for message in batch:
+        if message.message_id not in failed:
+            boto3.client("sqs").delete_message(QueueUrl=url, ReceiptHandle=message.receipt_handle)
+    return result
 
 
 def about(text: str | None, person: Someone) -> bool:
@@ -143,7 +201,44 @@ class World:
             queue_bodies(self.env["RELAY_DLQ_URL"]),
             queue_bodies(self.env["RELAY_RETRY_QUEUE_URL"]),
             table_ids(self.env["RELAY_IDEMPOTENCY_TABLE"]),
+            fence_marks(self.env["RELAY_IDEMPOTENCY_TABLE"]),
+            tracker_rows(self.env),
         )
+
+
+def tracker_of_ann_and_bob(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The template's tracker tables in moto, and in them an app with a click (under its device and
+    its fingerprint) and an install each for Ann's and Bob's IDFA, as the tracker stores them."""
+    tables = load_template(ROOT / "template.yaml").tables
+    dynamodb = boto3.client("dynamodb")
+    for logical_id, variable in TRACKER_TABLES.items():
+        properties = tables[logical_id]
+        dynamodb.create_table(
+            TableName=logical_id,
+            KeySchema=properties["KeySchema"],
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        monkeypatch.setenv(variable, logical_id)
+        env[variable] = logical_id
+    store = TrackerStore("AppsTable", "ClicksTable", "InstallsTable")
+    tracker = Tracker(store, delivery=None, settings=TrackerSettings("https://example.com/", KEY, True))  # type: ignore[arg-type]
+    app, _ = register_app(store, "Ann and Bob's app", ios_store_url="https://apps.apple.com/app/id1")
+    register_app(store, "another app")  # every app is looked in
+    user_agent = "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15"
+    for index, person in enumerate((ANN, BOB)):
+        query = {"app_id": app.app_id, "c": "spring", "pid": "meta", "advertising_id": person.idfa}
+        tracker.click(query, f"203.0.113.{index + 1}", user_agent)
+        attribution = tracker.install(app, _install_request(app.app_id, person), f"203.0.113.{index + 1}", user_agent)
+        assert attribution.match_type == "device_id"
+    return env
+
+
+def _install_request(app_id: str, person: Someone) -> Any:
+    from postback_relay.tracker.models import InstallRequest
+
+    # No user id, and the store's own only: the tracker sends nothing for an install it cannot match.
+    return InstallRequest(app_id=app_id, device_id=person.idfa, platform="web", sdk_version="1.0.0")
 
 
 @pytest.fixture
@@ -154,6 +249,7 @@ def world(env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("RELAY_HASH_SALT", KEY)
     # moto answers every receive from all of the queue: no long poll needed to be sure here.
     monkeypatch.setattr(forget, "CONFIRM_WAIT_S", 0)
+    tracker_of_ann_and_bob(env, monkeypatch)
     bucket = env["RELAY_ARCHIVE_BUCKET"]
     s3 = boto3.client("s3")
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
@@ -226,6 +322,8 @@ def test_forget_removes_exactly_one_persons_postbacks_from_every_store(
     )
     assert report["dead_letter_exports"]["matched_letters"] == 2
     assert report["idempotency"]["deleted"] == 3
+    # Her devices (named by her postbacks) in both apps: her click, its fingerprint copy, her install.
+    assert report["tracker"] == {"apps": 2, "devices": 2, "clicks": 1, "click_rows": 2, "installs": 1}
     assert report["complete"] is True
 
     after = versions(bucket)
@@ -243,6 +341,18 @@ def test_forget_removes_exactly_one_persons_postbacks_from_every_store(
     assert [about(body, BOB) for body in queue_bodies(world.env["RELAY_DLQ_URL"])] == [True, True]
     assert [about(body, BOB) for body in queue_bodies(world.env["RELAY_RETRY_QUEUE_URL"])] == [True]
     assert table_ids(table) == {record for record in records_before if record.rpartition("#")[2] not in ann_hashes}
+    # The tracker keeps Bob's click (both rows) and install, and nothing keyed by Ann's device.
+    rows = tracker_rows(world.env)
+    ann_device = person_hash(KEY, "device", ANN.idfa)
+    assert not [row for row in rows["clicks"] + rows["installs"] if ann_device in json.dumps(row)]
+    assert sorted(row["match_key"]["S"].split("#")[1] for row in rows["clicks"]) == ["device", "fingerprint"]
+    assert [row["install_key"]["S"].split("#")[1] for row in rows["installs"]] == [person_hash(KEY, "device", BOB.idfa)]
+    # The fence: her hash, her postbacks' and her devices', with the erasure's time; no id.
+    marks = fence_marks(table)
+    expected = {report["person_hash"], ann_device, person_hash(KEY, "device", ANN.idfv)}
+    expected |= {postback_hash(KEY, postback_id) for postback_id in [*world.postback_ids[ANN.user], "0" * 40]}
+    assert set(marks) == expected
+    assert report["fence"] == {"marks": len(expected)}
 
     # The erasure is recorded under the keyed hash only.
     records = [(key, text) for (key, _), text in after.items() if key.startswith("erasures/")]
@@ -255,6 +365,9 @@ def test_a_device_id_is_found_whatever_its_case(world: World, capsys: pytest.Cap
     code, out, err = run(capsys, "forget", "--device", BOB.idfv.lower(), "--json")
     assert code == 0, err
     report = json.loads(out)
+    # The tracker keyed his click and install by his IDFA, which his postbacks name with the IDFV.
+    assert (report["tracker"]["clicks"], report["tracker"]["installs"]) == (1, 1)
+    assert len(tracker_rows(world.env)["installs"]) == 1  # Ann's
     assert (report["archive"]["matched"], report["dlq"]["deleted"], report["retry_queue"]["deleted"]) == (
         3,
         2,
@@ -342,16 +455,88 @@ def test_replay_and_dlq_replay_skip_a_forgotten_person_afterwards(
     assert_no_raw_id(out, err)
 
 
-def test_a_delayed_retry_is_out_of_reach_and_says_so(world: World, capsys: pytest.CaptureFixture[str]) -> None:
-    """SQS hides a delayed message from every receive: forget cannot inspect it, and must not claim it did."""
-    call = attribution_call(ANN, "d" * 40)
-    RetryQueue(world.env["RELAY_RETRY_QUEUE_URL"]).put(
-        RetryMessage(partner="appsflyer", call=call, received_at_ms=1), 60
+def sent_to_amplitude(sink: AmplitudeSink) -> str:
+    """Everything Amplitude was sent, accepted or refused, as one text to look for ids in."""
+    return json.dumps([item.payload for item in [*sink.received(), *sink.rejected()]])
+
+
+def test_a_delayed_retry_is_out_of_reach_and_dropped_unsent_when_due(
+    world: World, sink: AmplitudeSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """SQS hides a delayed message from every receive: forget cannot inspect it and says so; when it
+    comes due, the retry consumer drops it unsent. This one names Ann only by her devices and by a
+    postback forget never saw: it is fenced by the devices her other postbacks name."""
+    url = world.env["RELAY_RETRY_QUEUE_URL"]
+    received_ms = int(time.time() * 1000)
+    RetryQueue(url).put(
+        RetryMessage(partner="appsflyer", call=attribution_call(ANN, "d" * 40), received_at_ms=received_ms), 60
     )
     code, out, err = run(capsys, "forget", "--user", ANN.user)
-    assert code == 1, err
-    assert "retry queue: 2 message(s) inspected, 1 about this person: deleted 1; about 1 delayed or in flight" in out
+    assert code == 0, err  # nothing left to do by hand
+    assert (
+        "retry queue: 2 message(s) inspected, 1 about this person: deleted 1; about 1 delayed or in flight, not "
+        "inspected: the retry function drops those about this person unsent when they come due"
+    ) in out
     assert_no_raw_id(out, err)
+
+    sink.clear()
+    with time_machine.travel(time.time() + 61, tick=False):  # the delay is over
+        batch, result = consume_retries(url)
+    assert (len(batch), result) == (2, {"batchItemFailures": []})  # Bob's retry and Ann's delayed one
+    sent = sent_to_amplitude(sink)
+    assert BOB.idfa in sent
+    assert not about(sent, ANN)
+    assert queue_bodies(url) == []  # deleted, not left to be redriven
+    assert not [body for body in queue_bodies(world.env["RELAY_DLQ_URL"]) if about(body, ANN)]
+    emitted = capsys.readouterr().out
+    assert '"erased_in_flight"' in emitted
+    assert not about(emitted, ANN)
+
+
+def test_a_retry_in_flight_during_forget_is_never_sent(
+    world: World, sink: AmplitudeSink, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The retry consumer holds Ann's retries (received, so invisible to every other receive) while
+    forget runs; it goes on with them afterwards, and the fence keeps them from Amplitude. One names
+    her; one, an attribution call, names only her devices and one of her archived postbacks."""
+    url, table = world.env["RELAY_RETRY_QUEUE_URL"], world.env["RELAY_IDEMPOTENCY_TABLE"]
+    received_ms = int(time.time() * 1000)
+    RetryQueue(url).put(
+        RetryMessage(partner="appsflyer", call=identify_call(ANN, "c" * 40), received_at_ms=received_ms), 0
+    )
+    held, _ = consume_retries(url, visibility_s=300)
+    assert len(held) == 3  # Ann's two, Bob's one
+
+    code, out, err = run(capsys, "forget", "--user", ANN.user, "--json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["retry_queue"] == {"inspected": 0, "matched": 0, "deleted": 0, "not_inspected": 3}
+    assert report["complete"] is True
+    marks = fence_marks(table)
+    assert marks[person_hash(KEY, "user", ANN.user)] >= received_ms
+    assert postback_hash(KEY, world.postback_ids[ANN.user][-1]) in marks
+    assert_no_raw_id(out, err, json.dumps(marks))
+
+    sink.clear()
+    assert handle(url, held) == {"batchItemFailures": []}  # the consumer carries on with what it held
+    sent = sent_to_amplitude(sink)
+    assert BOB.idfa in sent
+    assert not about(sent, ANN)
+    assert queue_bodies(url) == []
+    # No dead letter for what was dropped: the DLQ holds Bob's two letters, as forget left it.
+    assert [about(body, BOB) for body in queue_bodies(world.env["RELAY_DLQ_URL"])] == [True, True]
+    emitted = capsys.readouterr().out
+    assert emitted.count('"erased_in_flight"') >= 1
+    assert not about(emitted, ANN)
+
+    # A postback of Ann's received after the erasure is new data: its retry is sent.
+    after_ms = max(marks.values()) + 1
+    RetryQueue(url).put(
+        RetryMessage(partner="appsflyer", call=identify_call(ANN, "f" * 40), received_at_ms=after_ms), 0
+    )
+    _, result = consume_retries(url)
+    assert result == {"batchItemFailures": []}
+    assert ANN.user in sent_to_amplitude(sink)
 
 
 def test_dlq_export_leaves_a_forgotten_persons_letters_out(world: World, capsys: pytest.CaptureFixture[str]) -> None:
@@ -401,8 +586,11 @@ def test_forget_reaches_every_store_or_none(
     monkeypatch.setenv("RELAY_HASH_SALT", KEY)
     code, out, err = run(capsys, "forget", "--user", ANN.user)
     assert (code, out) == (2, "")
-    assert "also pass --table" in err
+    assert "also pass --table (IdempotencyTableName; or RELAY_IDEMPOTENCY_TABLE)" in err
+    assert "--clicks-table (ClicksTableName; or RELAY_CLICKS_TABLE)" in err  # the tracker's tables too
     monkeypatch.setenv("RELAY_IDEMPOTENCY_TABLE", env["RELAY_IDEMPOTENCY_TABLE"])
+    for variable in TRACKER_TABLES.values():
+        monkeypatch.setenv(variable, variable.lower())
     monkeypatch.delenv("RELAY_HASH_SALT")
     code, out, err = run(capsys, "forget", "--user", ANN.user)
     assert (code, out) == (2, "")

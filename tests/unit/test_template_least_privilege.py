@@ -32,10 +32,10 @@ ARCHIVE = "${ArchiveBucket.Arn}"
 # https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsx-ray.html
 NO_RESOURCE_LEVEL = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
 # What the SAM policy templates used to grant and nothing in the functions calls (issue 12).
+# (dynamodb:BatchGetItem was one; the retry consumer now reads the erasure fence with it: below.)
 NEVER = {
     "dynamodb:Scan",
     "dynamodb:BatchWriteItem",
-    "dynamodb:BatchGetItem",
     "dynamodb:ConditionCheckItem",
     "s3:PutObjectAcl",
     "s3:PutLifecycleConfiguration",
@@ -285,6 +285,8 @@ TRACKER_TABLES = {
 CONSUME_RETRY_QUEUE = {
     (action, "RetryQueue.Arn") for action in ("sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes")
 }
+# The erasure fence's marks, in the idempotency table (fence.py): read, never written, by the consumer.
+READ_ERASURE_FENCE = {("dynamodb:BatchGetItem", "IdempotencyTable.Arn")}
 
 
 def _logs(function_id: str) -> set[tuple[str, str]]:
@@ -322,7 +324,7 @@ def _expected() -> dict[str, set[tuple[str, str]]]:
         DELIVERY | APP_KEYS | TRACING | TRACKER_TABLES | _logs("TrackerFunction") | _archive("tracker-*/*")
     )
     expected["RetryFunction"] = (
-        DELIVERY | IDEMPOTENCY | APP_KEYS | TRACING | CONSUME_RETRY_QUEUE | _logs("RetryFunction")
+        DELIVERY | IDEMPOTENCY | APP_KEYS | TRACING | CONSUME_RETRY_QUEUE | READ_ERASURE_FENCE | _logs("RetryFunction")
     )
     return expected
 
@@ -429,6 +431,22 @@ def test_reading_a_secret_is_one_get_and_no_describe() -> None:
     assert "get_multiple" not in secrets_source  # GetParametersByPath: not granted
 
 
+def test_only_the_retry_consumer_reads_the_erasure_fence_and_with_one_batch_get() -> None:
+    from postback_relay.fence import ErasureFence
+
+    # What the consumer calls (erased -> marks); `mark` is forget's, with the operator's credentials.
+    assert _calls_on(inspect.getsource(ErasureFence.marks), "self.dynamodb") == {"batch_get_item"}
+    assert _calls_on(inspect.getsource(ErasureFence.erased), "self.dynamodb") == set()
+    assert "ErasureFence" in (PACKAGE / "retry.py").read_text()
+    batch_gets = {
+        function_id
+        for function_id in _functions()
+        if any(a == "dynamodb:BatchGetItem" for a, _ in _grants(function_id))
+    }
+    assert batch_gets == {"RetryFunction"}
+    assert {grant for grant in _grants("RetryFunction") if grant[0] == "dynamodb:BatchGetItem"} == READ_ERASURE_FENCE
+
+
 def test_the_functions_send_to_the_queues_and_put_to_the_archive_only() -> None:
     from postback_relay.archive import Archive
     from postback_relay.queues import Queue
@@ -524,10 +542,28 @@ def test_the_archive_is_versioned_and_noncurrent_versions_expire_soon() -> None:
     bucket = resources("AWS::S3::Bucket")["ArchiveBucket"]["Properties"]
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     rules = bucket["LifecycleConfiguration"]["Rules"]
-    assert all(rule["Status"] == "Enabled" and "Prefix" not in rule and "Filter" not in rule for rule in rules)
-    (retention,) = [rule for rule in rules if "ExpirationInDays" in rule]
-    assert retention["ExpirationInDays"] == {"Ref": "ArchiveRetentionDays"}
-    assert retention["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "ArchiveNoncurrentVersionDays"}}
+    assert all(rule["Status"] == "Enabled" for rule in rules)
+    by_prefix = {rule["Prefix"]: rule for rule in rules if "Prefix" in rule}
+    # The archive and the dead-letter exports expire; the erasure records never do (docs/privacy.md).
+    for prefix in ("raw/", "dead-letters/"):
+        assert by_prefix[prefix]["ExpirationInDays"] == {"Ref": "ArchiveRetentionDays"}, prefix
+    assert by_prefix["raw/"]["Transitions"] == [{"StorageClass": "STANDARD_IA", "TransitionInDays": 30}]
+    assert "ExpirationInDays" not in by_prefix["erasures/"]
+    assert [rule["Id"] for rule in rules if "ExpirationInDays" in rule] == [
+        "ArchiveRetention",
+        "DeadLetterExportRetention",
+    ]
+    # Every prefix the code writes has its rule, and an overwritten or erased version under any of
+    # them is gone for good ArchiveNoncurrentVersionDays later.
+    from postback_relay import erasures
+    from postback_relay.dlq_export import DEFAULT_PREFIX
+
+    written = {Settings.model_fields["archive_prefix"].default, DEFAULT_PREFIX, erasures.PREFIX}
+    assert {prefix.rstrip("/") for prefix in by_prefix} == written
+    for prefix, rule in by_prefix.items():
+        assert rule["NoncurrentVersionExpiration"] == {"NoncurrentDays": {"Ref": "ArchiveNoncurrentVersionDays"}}, (
+            prefix
+        )
     noncurrent = template()["Parameters"]["ArchiveNoncurrentVersionDays"]
     assert noncurrent["Type"] == "Number"
     assert 1 <= noncurrent["MinValue"] <= noncurrent["Default"] <= 7

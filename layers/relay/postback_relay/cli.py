@@ -506,15 +506,18 @@ def _replay(args: argparse.Namespace) -> int:
 
 _FORGET_STORES = (
     ("bucket", "--bucket", "RELAY_ARCHIVE_BUCKET", "ArchiveBucketName"),
-    ("table", "--table", "RELAY_IDEMPOTENCY_TABLE", "the IdempotencyTable resource"),
+    ("table", "--table", "RELAY_IDEMPOTENCY_TABLE", "IdempotencyTableName"),
     ("dlq_url", "--dlq-url", "RELAY_DLQ_URL", "DeadLetterQueueUrl"),
     ("retry_queue_url", "--retry-queue-url", "RELAY_RETRY_QUEUE_URL", "RetryQueueUrl"),
+    ("apps_table", "--apps-table", "RELAY_APPS_TABLE", "AppsTableName"),
+    ("clicks_table", "--clicks-table", "RELAY_CLICKS_TABLE", "ClicksTableName"),
+    ("installs_table", "--installs-table", "RELAY_INSTALLS_TABLE", "InstallsTableName"),
 )
 
 
 def _forget_stores(args: argparse.Namespace) -> tuple[Stores, str]:
-    """Every store forget must reach, and the key of its hashes: all four named (flags or their
-    variables), or all four of `serve` running here. Never some of each: half an erasure would look
+    """Every store forget must reach, and the key of its hashes: all seven named (flags or their
+    variables), or all of `serve` running here. Never some of each: half an erasure would look
     like a whole one."""
     from .config import ConfigurationError, get_settings
     from .forget import Stores
@@ -536,15 +539,22 @@ def _forget_stores(args: argparse.Namespace) -> tuple[Stores, str]:
         if args.dlq_url or args.retry_queue_url:
             os.environ.update({"RELAY_DLQ_URL": named["dlq_url"], "RELAY_RETRY_QUEUE_URL": named["retry_queue_url"]})
         reset_settings()
-        return Stores(named["bucket"], named["retry_queue_url"], named["dlq_url"], named["table"]), key
+        return Stores(**named), key
     state = _use_local_stack_if_needed(args, required=False)
     if state is None or not {"ArchiveBucket", "IdempotencyTable"} <= state.resources.keys():
         raise ConfigurationError(
-            "no stores configured: start `postback-relay serve` in this directory, or pass --bucket, "
-            "--table, --dlq-url and --retry-queue-url"
+            "no stores configured: start `postback-relay serve` in this directory, or pass "
+            + ", ".join(flag for _, flag, _, _ in _FORGET_STORES)
         )
+    resources = state.resources
     stores = Stores(
-        state.resources["ArchiveBucket"], state.retry_queue_url, state.dlq_url, state.resources["IdempotencyTable"]
+        resources["ArchiveBucket"],
+        state.retry_queue_url,
+        state.dlq_url,
+        resources["IdempotencyTable"],
+        resources.get("AppsTable", ""),
+        resources.get("ClicksTable", ""),
+        resources.get("InstallsTable", ""),
     )
     return stores, get_settings().hash_salt
 
@@ -582,7 +592,8 @@ def _forget(args: argparse.Namespace) -> int:
     person = Person(kind, value, key)
     report = Forget(person, stores, Window(partners, since, until), dry_run=args.dry_run, workers=args.workers).run()
     print(json.dumps(report.as_dict()) if args.json else report.text())
-    # 1: done, but queue messages were out of reach (delayed or in flight): run it again later.
+    # 1: done, but dead letters were out of reach (another command held them): run it again later.
+    # Retries out of reach are not: the retry function drops them unsent (the erasure fence).
     return 1 if report.not_inspected else 0
 
 
@@ -776,9 +787,17 @@ def build_parser() -> argparse.ArgumentParser:
     forget.add_argument("--since", default="", help="first archive day to search, YYYY-MM-DD UTC (default: oldest)")
     forget.add_argument("--until", default="", help="last archive day to search, YYYY-MM-DD UTC (default: newest)")
     forget.add_argument("--bucket", default="", help="archive bucket (ArchiveBucketName; default: serve's)")
-    forget.add_argument("--table", default="", help="idempotency table (default: RELAY_IDEMPOTENCY_TABLE or serve's)")
+    forget.add_argument(
+        "--table", default="", help="idempotency table (IdempotencyTableName; default: RELAY_IDEMPOTENCY_TABLE/serve's)"
+    )
     forget.add_argument("--dlq-url", default="", help="dead-letter queue URL (default: RELAY_DLQ_URL or serve's)")
     forget.add_argument("--retry-queue-url", default="", help="retry queue URL (default: RELAY_RETRY_QUEUE_URL)")
+    for flag, output, variable in (
+        ("--apps-table", "AppsTableName", "RELAY_APPS_TABLE"),
+        ("--clicks-table", "ClicksTableName", "RELAY_CLICKS_TABLE"),
+        ("--installs-table", "InstallsTableName", "RELAY_INSTALLS_TABLE"),
+    ):
+        forget.add_argument(flag, default="", help=f"tracker table ({output}; default: {variable} or serve's)")
     forget.add_argument("--workers", type=int, default=8, help="archive objects read in parallel (default: 8)")
     forget.add_argument("--dry-run", action="store_true", help="say what would be erased, change nothing")
     forget.add_argument("--json", action="store_true", help="print a JSON summary")

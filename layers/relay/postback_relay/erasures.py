@@ -8,10 +8,14 @@
 GET) and skip every postback or dead letter about a forgotten person that was received before that
 person's erasure. A postback received after it is new data and is not skipped.
 
-The bucket's lifecycle rule (template.yaml, ArchiveRetention) has no prefix filter, so a record
-expires ArchiveRetentionDays after it was written. Everything it guards was received before it was
-written, so has expired from the archive (and from dead-letter exports written before the erasure)
-by then; docs/privacy.md has the details and the template change that would keep records forever.
+The records never expire: the bucket's lifecycle rules (template.yaml) expire `raw/`
+(ArchiveRetention) and `dead-letters/` (DeadLetterExportRetention) after ArchiveRetentionDays, and
+under `erasures/` only an overwritten version, after ArchiveNoncurrentVersionDays. A record is the
+proof that an erasure was done, and keeps skipping the person in a copy of the archive restored
+from elsewhere; it holds keyed hashes and counts only.
+
+The retry consumer does not read these (a LIST per message would be too dear): `forget` also marks
+the person in the idempotency table, where it checks (fence.py).
 """
 
 from __future__ import annotations

@@ -10,7 +10,15 @@ The stores, and what is erased in each:
 - the dead-letter queue and the retry queue: the person's messages (received, deleted; every
   other message released at once);
 - the idempotency table: the records of the erased postbacks and retries (their keys are hashes of
-  the postback; the stored answers hold postback and insert ids only, but they are the person's).
+  the postback; the stored answers hold postback and insert ids only, but they are the person's);
+- the tracker's tables: the clicks and the install of the person's device (for a user: of each
+  device their erased postbacks name), read and deleted by key, every app's (the apps table, a
+  handful of rows, is scanned to know them); a click's copy under its fingerprint (IP-derived) too.
+
+Before it searches anything, forget marks the person in the erasure fence (fence.py), which the
+retry consumer checks before each send: a retry in flight or delayed while forget runs, out of its
+reach, is dropped unsent when it comes due. Each erased postback, and each device the person's
+postbacks name, is marked as soon as it is found, and every mark again when forget finishes.
 
 Cost: the archive is partitioned by partner and day, not by person, so finding someone reads every
 object in the window: one GET per object version (`--partner`, `--since` and `--until` bound it).
@@ -40,8 +48,9 @@ from .archive import Archive, ArchivedPostback, ObjectVersion, delete_versions, 
 from .aws import boto_config, client
 from .dlq_export import DEFAULT_PREFIX, SUFFIX
 from .erasures import ensure_key_check, write_record
+from .fence import DEVICE_FIELDS, ErasureFence
 from .partners import PartnerAdapter
-from .privacy import Kind, Person, normalised, postback_hash, postback_id_of, postback_ids
+from .privacy import Kind, Person, normalised, person_hash, postback_hash, postback_id_of, postback_ids
 from .queues import Queue, QueuedMessage
 
 if TYPE_CHECKING:
@@ -69,8 +78,15 @@ class Stores:
     retry_queue_url: str
     dlq_url: str
     table: str
+    apps_table: str = ""
+    clicks_table: str = ""
+    installs_table: str = ""
     archive_prefix: str = "raw"
     exports_prefix: str = DEFAULT_PREFIX
+
+    @property
+    def tracker(self) -> bool:
+        return bool(self.apps_table and self.clicks_table and self.installs_table)
 
 
 @dataclass(frozen=True)
@@ -113,12 +129,15 @@ class Report:
     dlq: dict[str, int] = field(default_factory=dict)
     retry_queue: dict[str, int] = field(default_factory=dict)
     idempotency: dict[str, int] = field(default_factory=dict)
+    tracker: dict[str, int] | None = None  # None: the stores named have no tracker tables
+    fence: dict[str, int] = field(default_factory=lambda: {"marks": 0})
     erasure_record: str | None = None
 
     @property
     def not_inspected(self) -> int:
-        """Queue messages out of reach during the pass (delayed, or held by the retry consumer)."""
-        return self.dlq.get("not_inspected", 0) + self.retry_queue.get("not_inspected", 0)
+        """Dead letters out of reach during the pass (held by another command): nothing fences those.
+        The retry queue's (delayed, or held by the retry consumer) are dropped by the fence instead."""
+        return self.dlq.get("not_inspected", 0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -131,8 +150,11 @@ class Report:
             "dlq": self.dlq,
             "retry_queue": self.retry_queue,
             "idempotency": self.idempotency,
+            "tracker": self.tracker,
+            "fence": self.fence,
             "erasure_record": self.erasure_record,
-            # False: queue messages were delayed or in flight during the pass; run forget again later.
+            # False: dead letters were in flight during the pass (another command held them); run
+            # forget again later. Retries out of reach are fenced, not counted here.
             "complete": not self.not_inspected,
         }
 
@@ -151,12 +173,28 @@ class Report:
             line = f"{name}: {counts['inspected']} message(s) inspected, {counts['matched']} about this person"
             line += f": {verb} {counts['deleted']}"
             if counts.get("not_inspected"):
-                line += f"; about {counts['not_inspected']} delayed or in flight, not inspected: run forget again later"
+                line += f"; about {counts['not_inspected']} delayed or in flight, not inspected: " + (
+                    "run forget again later"
+                    if name == "dead-letter queue"
+                    else "the retry function drops those about this person unsent when they come due"
+                )
             lines.append(line)
         lines.append(
             f"idempotency table: {i['scanned']} record(s) scanned for {i['keys']} key(s), {i['matched']} "
             f"found: {verb} {i['deleted']}"
         )
+        if self.tracker is not None:
+            t = self.tracker
+            lines.append(
+                f"tracker: {t['devices']} device(s) looked up in {t['apps']} app(s), by key: {verb} "
+                f"{t['clicks']} click(s) ({t['click_rows']} row(s), with their fingerprint copies) "
+                f"and {t['installs']} install(s)"
+            )
+        if not self.dry_run:
+            lines.append(
+                f"erasure fence: {self.fence['marks']} mark(s) in the idempotency table (the retry function "
+                "skips this person's retries received before the erasure)"
+            )
         if self.erasure_record:
             lines.append(
                 f"erasure recorded: {self.erasure_record} (replay and dlq replay skip this person's "
@@ -228,6 +266,26 @@ def idempotency_keys(body: str) -> set[str]:
     return keys
 
 
+def call_devices(key: str, body: str) -> set[str]:
+    """The device hashes (privacy.person_hash) of the ids a queue message's Amplitude call names."""
+    try:
+        document = json.loads(body)
+    except ValueError:
+        return set()
+    call = document.get("call") if isinstance(document, dict) else None
+    payload = call.get("payload") if isinstance(call, dict) else None
+    if not isinstance(payload, dict):
+        return set()
+    events = payload.get("events")
+    documents = [payload, *(e for e in events if isinstance(e, dict))] if isinstance(events, list) else [payload]
+    return {
+        person_hash(key, "device", value)
+        for document in documents
+        for name in DEVICE_FIELDS
+        if isinstance(value := document.get(name), str) and value.strip()
+    }
+
+
 def idempotency_record_hash(key: str) -> str:
     """The part after '#' of the record Powertools stores for `key` (idempotency.py: the request
     {"key": key}, event_key_jmespath "key"): md5 of the key as sorted JSON, its default hash
@@ -256,7 +314,11 @@ class Forget:
         self.person, self.stores, self.window = person, stores, window
         self.dry_run, self.workers, self.progress, self.clock = dry_run, max(1, workers), progress, clock
         self.report = Report(person.hash, person.kind, dry_run, window.describe())
+        if stores.tracker:
+            self.report.tracker = dict.fromkeys(("apps", "devices", "clicks", "click_rows", "installs"), 0)
         self._keys: set[str] = set()  # idempotency keys of what was erased
+        # Device hashes the person's erased postbacks name (a user's devices: the tracker keys by them).
+        self._devices: set[str] = {person.hash} if person.kind == "device" else set()
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -272,18 +334,37 @@ class Forget:
         s3: S3Client = boto3.client("s3", config=config)
         return s3
 
+    @cached_property
+    def fence(self) -> ErasureFence:
+        return ErasureFence(self.stores.table, self.person.key, client("dynamodb", "tooling"))
+
+    def _postback_hashes(self) -> set[str]:
+        postbacks = {key.partition(":")[2] for key in self._keys if not key.startswith("retry:")}
+        return {postback_hash(self.person.key, postback_id) for postback_id in postbacks}
+
+    def _mark(self, hashes: set[str], at_ms: int) -> None:
+        if not self.dry_run and hashes:
+            self.report.fence["marks"] += self.fence.mark(hashes, at_ms, self.clock())
+
     def run(self) -> Report:
         bucket = self.stores.bucket
         self.s3  # noqa: B018 - created here, once, before any worker thread asks for it
         # Refuses before anything is deleted if RELAY_HASH_SALT differs from the records' own.
         ensure_key_check(bucket, self.person.key, write=not self.dry_run)
         if not self.dry_run:
+            started_ms = self.now_ms()
             # A record before the work too: if this run dies half-way, replay already skips the person.
-            write_record(bucket, self.person.hash, self.now_ms(), {"kind": self.person.kind, "state": "started"})
+            write_record(bucket, self.person.hash, started_ms, {"kind": self.person.kind, "state": "started"})
+            # ... and the fence, before any search: from now on the retry consumer drops this person's
+            # retries, including those it holds while the queue pass below cannot see them.
+            self._mark({self.person.hash}, started_ms)
         # Found first, erased after: a postback is the person's if any of its traces names them (the
         # archived raw, or one of its calls), and then every trace of it goes.
         self._archive()
         self._find_in_exports()
+        # Their postbacks' other traces (an attribution call holds device ids only) and the devices
+        # those postbacks name are fenced before the queue pass too: the consumer may hold one of them.
+        self._mark(self._postback_hashes() | self._devices, self.now_ms())
         queues = {
             "dead-letter queue": Queue(self.stores.dlq_url, "dead-letter queue"),
             "retry queue": Queue(self.stores.retry_queue_url, "retry queue"),
@@ -300,14 +381,18 @@ class Forget:
         self.report.retry_queue = self._erase_held("retry queue", queues["retry queue"], held["retry queue"])
         self._erase_exports()
         self._idempotency()
+        self._tracker()
         if not self.dry_run:
             erased_at_ms = self.now_ms()
             # Each erased postback too, so a trace of it that escaped (a retry in flight, dead-lettered
             # later) is skipped though it names the person only by another id.
-            postbacks = sorted({key.partition(":")[2] for key in self._keys if not key.startswith("retry:")})
-            for postback_id in postbacks:
-                record = {"of": self.person.hash}
-                write_record(bucket, postback_hash(self.person.key, postback_id), erased_at_ms, record)
+            postbacks = sorted(self._postback_hashes())
+            for postback in postbacks:
+                write_record(bucket, postback, erased_at_ms, {"of": self.person.hash})
+            # The fence again, at the erasure's time: a retry received while this run searched is the
+            # person's as much as one received before it.
+            self.report.fence["marks"] = 0
+            self._mark({self.person.hash, *postbacks, *self._devices}, erased_at_ms)
             erased = {
                 "postbacks": len(postbacks),
                 "archive_versions": self.report.archive["deleted_versions"],
@@ -315,6 +400,14 @@ class Forget:
                 "dlq_messages": self.report.dlq["deleted"],
                 "retry_messages": self.report.retry_queue["deleted"],
                 "idempotency_records": self.report.idempotency["deleted"],
+                **(
+                    {
+                        "tracker_clicks": self.report.tracker["clicks"],
+                        "tracker_installs": self.report.tracker["installs"],
+                    }
+                    if self.report.tracker is not None
+                    else {}
+                ),
             }
             summary = {"kind": self.person.kind, "state": "finished", "window": self.report.window, "erased": erased}
             key = write_record(bucket, self.person.hash, erased_at_ms, summary)
@@ -347,13 +440,14 @@ class Forget:
                 )
                 inspect = partial(self._inspect, adapter)
                 for chunk in _chunks(keys, _CHUNK):
-                    for matched, read, postback_keys in pool.map(inspect, chunk):
+                    for matched, read, postback_keys, devices in pool.map(inspect, chunk):
                         counts["objects"] += 1
                         counts["versions_read"] += read
                         if matched:
                             counts["matched"] += 1
                             counts["deleted_versions"] += matched
                             self._keys |= postback_keys
+                            self._devices |= devices
                         if counts["objects"] % PROGRESS_EVERY == 0:
                             rate = counts["objects"] / max(time.monotonic() - started, 1e-3)
                             self.progress(
@@ -366,10 +460,11 @@ class Forget:
 
     def _inspect(
         self, adapter: PartnerAdapter | None, listed: tuple[str, list[ObjectVersion]]
-    ) -> tuple[int, int, set[str]]:
-        """(versions deleted or to delete, 0 if not the person's; versions read; idempotency keys)."""
+    ) -> tuple[int, int, set[str], set[str]]:
+        """(versions deleted or to delete, 0 if not the person's; versions read; idempotency keys;
+        hashes of the devices the person's versions name)."""
         _, versions = listed
-        read, about, keys = 0, False, set()
+        read, about, keys, devices = 0, False, set(), set()
         for version in versions:
             if version.is_delete_marker:
                 continue
@@ -378,14 +473,16 @@ class Forget:
                 item = ArchivedPostback.from_object(read_version(self.stores.bucket, version, self.s3))
             except (OSError, EOFError, ValueError, KeyError, TypeError):
                 continue  # not an archived postback: nothing this command wrote or can judge
-            if self.person.matches(item.raw, identities(adapter, item.raw)):
+            ids = identities(adapter, item.raw)
+            if self.person.matches(item.raw, ids):
                 about = True
                 keys.add(f"{item.partner}:{item.postback_id}")
+                devices |= {person_hash(self.person.key, kind, value) for kind, value in ids if kind == "device"}
         if not about:
-            return 0, read, set()
+            return 0, read, set(), set()
         if not self.dry_run:
             delete_versions(self.stores.bucket, versions, self.s3)
-        return len(versions), read, keys
+        return len(versions), read, keys, devices
 
     # -- dead-letter exports -------------------------------------------------------------------
     def _export_versions(self) -> Iterator[tuple[str, list[ObjectVersion], dict[str, list[bytes]]]]:
@@ -477,6 +574,7 @@ class Forget:
             for message in fresh:
                 if message_matches(self.person, message.body):
                     self._keys |= idempotency_keys(message.body)
+                    self._devices |= call_devices(self.person.key, message.body)
 
     def _erase_held(self, name: str, queue: Queue, held: dict[str, QueuedMessage]) -> dict[str, int]:
         counts = dict.fromkeys(("inspected", "matched", "deleted", "not_inspected"), 0)
@@ -488,6 +586,8 @@ class Forget:
                     continue
                 counts["matched"] += 1
                 self._keys |= idempotency_keys(message.body)
+                if message_matches(self.person, message.body):
+                    self._devices |= call_devices(self.person.key, message.body)
                 counts["deleted"] += 1
                 if not self.dry_run:
                     queue.delete(message.receipt_handle)
@@ -522,3 +622,22 @@ class Forget:
                     dynamodb.delete_item(TableName=self.stores.table, Key={"id": {"S": record_id}})
                 counts["deleted"] += 1
         self.progress(f"idempotency table: {counts['scanned']} record(s) scanned, {counts['matched']} matched")
+
+    # -- the tracker's tables ------------------------------------------------------------------
+    def _tracker(self) -> None:
+        """The clicks and installs of the person's devices, by key in every app (no scan of either)."""
+        counts = self.report.tracker
+        if counts is None:
+            return
+        from .tracker.store import TrackerStore
+
+        store = TrackerStore(self.stores.apps_table, self.stores.clicks_table, self.stores.installs_table)
+        apps = [app.app_id for app in store.list_apps()]  # a handful of rows: the one scan, of the smallest table
+        counts["apps"], counts["devices"] = len(apps), len(self._devices)
+        for app_id in apps:
+            for device in sorted(self._devices):
+                clicks, rows, installs = store.erase_device(app_id, device, dry_run=self.dry_run)
+                counts["clicks"] += clicks
+                counts["click_rows"] += rows
+                counts["installs"] += installs
+        self.progress(f"tracker: {counts['clicks']} click(s) and {counts['installs']} install(s) matched")

@@ -9,13 +9,15 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from .fence import ErasureFence
 from .messages import DeadLetter, DeadLetterReason, RetryMessage
 from .observability import flush_metrics, logger, traced
 from .runtime import get_delivery, get_idempotency
 
-# What a record needs after its send: the idempotency write (2 x 0.5 s), the next hop's or the
-# DLQ's SQS put (3 x 0.8 s) and the timeouts' connect share (aws.py), with a margin.
-AFTER_SEND_S = 5.0
+# What a record needs besides its send: the erasure fence's read before it (2 x 0.5 s), the
+# idempotency write (2 x 0.5 s), the next hop's or the DLQ's SQS put (3 x 0.8 s), the fence's read
+# again before a dead letter, and the timeouts' connect share (aws.py), with a margin.
+AFTER_SEND_S = 6.0
 # Report failures item by item even when the whole batch failed: SQS then retries exactly those.
 _processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
@@ -50,9 +52,12 @@ def redeliver_record(record: SQSRecord, lambda_context: LambdaContext | None = N
     # insert_id and attempt count instead, a hop or a second replay found its key already completed
     # and was acknowledged without being sent; keyed by SQS message id, a retried send's duplicate
     # was sent again.)
+    settings = delivery.settings
+    # No table (unit tests of other parts): no forget can have marked anyone either.
+    fence = ErasureFence(settings.idempotency_table, settings.hash_salt) if settings.idempotency_table else None
     get_idempotency().once(
         f"retry:{message.delivery_id}",
-        lambda: {"status": delivery.redeliver(message).status.value},
+        lambda: {"status": delivery.redeliver(message, fence.erased if fence else None).status.value},
         lambda_context,
         message.partner,
     )

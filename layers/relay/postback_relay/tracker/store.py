@@ -111,3 +111,40 @@ class TrackerStore:
         if not item:
             return None
         return Attribution.model_validate({k: v for k, v in _plain(item).items() if k in Attribution.model_fields})
+
+    # -- erasure (`postback-relay forget`) -------------------------------------------------
+    def erase_device(self, app_id: str, device_hash: str, *, dry_run: bool = False) -> tuple[int, int, int]:
+        """Delete one device's clicks and install in one app, by key: (clicks, click rows, installs).
+
+        A click is stored under its device key and, when it had one, its fingerprint key (IP-derived):
+        both rows go. Clicks stored under a fingerprint alone name no device and are not found here."""
+        from boto3.dynamodb.conditions import Key
+
+        rows: list[dict[str, Any]] = []
+        query: dict[str, Any] = {
+            "KeyConditionExpression": Key("match_key").eq(f"{app_id}#device#{device_hash}"),
+            "ProjectionExpression": "match_key, #sort, fingerprint",
+            "ExpressionAttributeNames": {"#sort": "sort"},
+        }
+        while True:
+            answer = self.clicks.query(**query)
+            rows.extend(answer.get("Items", []))
+            if "LastEvaluatedKey" not in answer:
+                break
+            query["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        keys = [{"match_key": row["match_key"], "sort": row["sort"]} for row in rows]
+        keys += [
+            {"match_key": f"{app_id}#fingerprint#{row['fingerprint']}", "sort": row["sort"]}
+            for row in rows
+            if row.get("fingerprint")
+        ]
+        install_key = {"install_key": f"{app_id}#{device_hash}"}
+        if dry_run:
+            installs = (
+                1 if self.installs.get_item(Key=install_key, ProjectionExpression="install_key").get("Item") else 0
+            )
+            return len(rows), len(keys), installs
+        for key in keys:
+            self.clicks.delete_item(Key=key)
+        installs = 1 if self.installs.delete_item(Key=install_key, ReturnValues="ALL_OLD").get("Attributes") else 0
+        return len(rows), len(keys), installs
