@@ -15,7 +15,7 @@ SAM_PYTHON_PATH ?= $(shell \
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install run test lint typecheck cfn-lint pytest validate build bench clean
+.PHONY: install run test browser report-png lint typecheck cfn-lint pytest validate build bench clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,7 +28,16 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/postback-relay serve --host $(HOST) --port $(PORT)
 
-test: install lint typecheck cfn-lint pytest
+test: install browser lint typecheck cfn-lint pytest
+
+# The report page's layout test (tests/emulator/test_report_page.py) drives Debian's chromium; playwright
+# never downloads a browser. Installed only when missing (apt-get: root, or run it under sudo).
+browser:
+	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+
+# docs/report.png: a screenshot of `postback-relay report --html` over the emulator, through that chromium.
+report-png: install browser
+	$(BIN)/python -m tests.emulator.report_png docs/report.png
 
 lint: install
 	$(BIN)/ruff check .

@@ -694,8 +694,8 @@ def _verify(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from datetime import datetime
 
-    from .dashboard import DashboardError
-    from .report import build_report, to_csv, to_html, to_table
+    from .dashboard import DashboardError, QueryBudget
+    from .report import build_report, partner_queries, plan, select_partners, to_csv, to_html, to_table
 
     try:
         start = datetime.strptime(args.start, "%Y%m%d").date()
@@ -703,16 +703,39 @@ def _report(args: argparse.Namespace) -> int:
     except ValueError:
         print("error: --start and --end are YYYYMMDD", file=sys.stderr)
         return 2
-    try:
-        rows = build_report(dashboard_client(args), start, end)
-    except DashboardError as error:
-        print(f"error: {error}", file=sys.stderr)
+    if end < start:
+        print("error: --end is before --start", file=sys.stderr)
         return 2
-    print(to_table(rows))
+    queries = partner_queries()
+    if args.partner:
+        try:
+            queries = select_partners(queries, args.partner)
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    count, cost = plan(queries, start, end)
+    print(
+        f"asking Amplitude: at most {count} queries, cost up to {cost:,} (its budget: 1,000 per 5 minutes, "
+        "108,000 an hour; the report waits for it when needed)",
+        file=sys.stderr,
+    )
+
+    def waiting(seconds: float, why: str) -> None:
+        print(f"waiting {seconds / 60:.1f} minutes: {why}", file=sys.stderr)
+
+    try:
+        report = build_report(dashboard_client(args), start, end, partners=queries, budget=QueryBudget(on_wait=waiting))
+    except DashboardError as error:
+        print(
+            f"error: {error}: check AMPLITUDE_API_KEY / AMPLITUDE_SECRET_KEY, or ask for fewer days or --partner",
+            file=sys.stderr,
+        )
+        return 2
+    print(to_table(report))
     if args.csv:
-        Path(args.csv).write_text(to_csv(rows))
+        Path(args.csv).write_text(to_csv(report))
     if args.html:
-        Path(args.html).write_text(to_html(rows, start, end))
+        Path(args.html).write_text(to_html(report))
     return 0
 
 
@@ -836,7 +859,10 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--start", required=True, help="YYYYMMDD")
     report.add_argument("--end", required=True, help="YYYYMMDD")
     report.add_argument("--csv", default="", help="also write CSV to this file")
-    report.add_argument("--html", default="", help="also write an HTML page with charts to this file")
+    report.add_argument("--html", default="", help="also write a self-contained HTML page with charts to this file")
+    report.add_argument(
+        "--partner", action="append", default=[], help="only this partner (display name, any case); repeatable"
+    )
     _dashboard_options(report)
     report.set_defaults(run=_report)
 

@@ -184,10 +184,34 @@ def _group_param(params: Params) -> list[_Prop]:
     return [_prop("user", raw)] if raw else []
 
 
+def _cost(start: dt.date, end: dt.date, segments: tuple[Any, ...], groups: list[_Prop], type_cost: int) -> int:
+    """Amplitude's documented price of a query: days x conditions x the chart type's cost, where the
+    conditions are the segment ("Any users", 1) plus each condition within it, and 4 per group-by `g`."""
+    conditions = 1 + len(segments) + 4 * len(groups)
+    return ((end - start).days + 1) * conditions * type_cost
+
+
 # -------------------------------------------------------------------------------- evaluation
 
 
+# Amplitude's revenue properties (HTTP V2 `price`, `quantity`, `revenue`, `productId`, `revenueType`) as
+# charts name them; `$revenue` is what Amplitude counts: price x quantity, else revenue.
+_REVENUE_PROPERTIES = {
+    "$price": "price",
+    "$quantity": "quantity",
+    "$productId": "productId",
+    "$revenueType": "revenueType",
+}
+# The event types standing for any revenue event (reference §4): verified/unverified receipts are not
+# modelled, so all three count every event with revenue.
+_REVENUE_EVENT_TYPES = frozenset({"revenue_amount", "verified_revenue", "unverified_revenue"})
+
+
 def _value(row: EventRow, prop: _Prop) -> Any:
+    if prop.kind == "event" and prop.key == "$revenue":
+        return row.revenue
+    if prop.kind == "event" and prop.key in _REVENUE_PROPERTIES:
+        return row.event.get(_REVENUE_PROPERTIES[prop.key])
     if prop.kind == "event":
         event_props = row.event.get("event_properties") or {}
         return event_props[prop.key] if prop.key in event_props else row.event.get(prop.key)
@@ -252,6 +276,8 @@ def _op_matches(value: Any, op: str, values: tuple[Any, ...]) -> bool:
 def _type_matches(row: EventRow, event_type: str) -> bool:
     if event_type in ("_all", "_active"):
         return True
+    if event_type in _REVENUE_EVENT_TYPES:
+        return row.revenue is not None and row.revenue != 0
     return row.event_type == (event_type[3:] if event_type.startswith("ce:") else event_type)
 
 
@@ -369,6 +395,8 @@ class Dashboard:
             raise BadQuery("limit must be within 1..1000")
         sum_props: list[_Prop | None] = []
         group_bys: list[list[_Prop]] = []
+        chart_groups = _group_param(params)
+        type_cost = 0
         for spec in specs:
             groups = list(spec.group_by)
             if metric in ("sums", "value_avg"):
@@ -377,13 +405,13 @@ class Dashboard:
                 sum_props.append(groups.pop(0))
             else:
                 sum_props.append(None)
-            groups += _group_param(params)
+            # Per event: 1, plus 4 per group-by of the event (the aggregated property is not a grouping) [U].
+            type_cost += 1 + 4 * len(groups)
+            groups += chart_groups
             if len(groups) > 2:
                 raise BadQuery("at most 2 group-by properties")
             group_bys.append(groups)
-        days = (end - start).days + 1
-        kind_cost = sum(1 + 4 * len(g) for g in group_bys)
-        cost = days * max(1, len(segments)) * kind_cost
+        cost = _cost(start, end, segments, chart_groups, type_cost)
 
         def run() -> dict[str, Any]:
             buckets = self._buckets(start, end, interval)
@@ -464,7 +492,7 @@ class Dashboard:
         groups = _group_param(params)
         if len(groups) > 1:
             raise BadQuery("at most 1 group-by property")
-        cost = ((end - start).days + 1) * max(1, len(segments)) * (2 * len(steps) + 4 * len(groups) * len(steps))
+        cost = _cost(start, end, segments, groups, sum(2 + 4 * len(step.group_by) for step in steps))
 
         def run() -> dict[str, Any]:
             by_user: dict[int, list[EventRow]] = {}
@@ -593,7 +621,7 @@ class Dashboard:
         groups = _group_param(params)
         if len(groups) > 1:
             raise BadQuery("at most 1 group-by property")
-        cost = ((end - start).days + 1) * max(1, len(segments)) * 8
+        cost = _cost(start, end, segments, groups, 8)
 
         def run() -> dict[str, Any]:
             origin = self._bucket(start, interval)
@@ -811,7 +839,7 @@ class Dashboard:
         groups = _group_param(params)
         if len(groups) > 1:
             raise BadQuery("at most 1 group-by property")
-        cost = ((end - start).days + 1) * max(1, len(segments))
+        cost = _cost(start, end, segments, groups, 1)
 
         def run() -> dict[str, Any]:
             by_user: dict[int, list[EventRow]] = {}

@@ -14,6 +14,7 @@ import hmac
 import threading
 import time
 from collections.abc import Callable
+from email.utils import formatdate
 from typing import Any, cast
 from urllib.parse import parse_qs, urlsplit
 
@@ -31,6 +32,12 @@ LOCAL_SECRET_KEY = "local-amplitude-secret"  # noqa: S105 - the local project's 
 
 class _EmulatorHandler(_Handler):
     server_version = "AmplitudeEmulator/1.0"
+
+    def date_time_string(self, timestamp: float | None = None) -> str:
+        """The Date header on the project's clock, as Amplitude's is on its own: `verify` measures
+        how long a held attribution event has left by it."""
+        emulator = cast(AmplitudeEmulator, self.server.sink)
+        return formatdate(emulator.clock() if timestamp is None else timestamp, usegmt=True)
 
     def _dispatch(self, method: str) -> None:
         parts = urlsplit(self.path)
