@@ -57,9 +57,13 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     # The built-in Amplitude stand-in listens one port above the relay (3001 by default).
     amplitude_port = args.port + 1 if args.port else 0
-    stack = LocalStack(
-        template, host=args.host, port=args.port, amplitude_port=amplitude_port, virtual_clock=args.virtual_clock
-    ).start()
+    try:
+        stack = LocalStack(
+            template, host=args.host, port=args.port, amplitude_port=amplitude_port, virtual_clock=args.virtual_clock
+        ).start()
+    except OSError as error:
+        print(f"error: {_listen_error(error, args.host, args.port, amplitude_port)}", file=sys.stderr)
+        return 1
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     payload = json.dumps(SAMPLE_POSTBACK)
@@ -100,6 +104,32 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _listen_error(error: OSError, host: str, port: int, amplitude_port: int) -> str:
+    """Why serve could not listen, naming the port and what to do (start() has released the others)."""
+    import errno
+    import socket
+
+    if error.errno == errno.EADDRINUSE:
+        busy = port
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+            try:
+                probe.bind((host, port))
+                busy = amplitude_port  # the relay's port is free: the local Amplitude's is taken
+            except OSError:
+                pass
+        what = "the local Amplitude's port" if busy == amplitude_port and busy != port else "port"
+        return (
+            f"{what} {busy} on {host} is in use (another `postback-relay serve`?): stop it, "
+            f"or pass --port N (the local Amplitude takes N+1)"
+        )
+    if error.errno == errno.EACCES:
+        return f"no permission to listen on port {port}: pass --port 1024 or above"
+    if error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(error, socket.gaierror):
+        return f"cannot listen on host {host!r} ({error.strerror}): pass --host 127.0.0.1 or an address of this machine"
+    return f"cannot start the local stack ({type(error).__name__}: {error.strerror or 'see the system log'})"
+
+
 def _use_local_stack_if_needed(args: argparse.Namespace, required: bool = True) -> StackState | None:
     """Point at `serve`'s queues unless the user named queues (flags or environment).
     Returns serve's state when its stack is the one in use."""
@@ -135,20 +165,99 @@ def _use_local_stack_if_needed(args: argparse.Namespace, required: bool = True) 
     return state
 
 
+# AWS error codes an operator meets, and what to do about each (the code itself is printed too).
+_AWS_FIXES: dict[str, str] = {
+    "NoSuchBucket": "check the bucket name (stack output ArchiveBucketName) and the AWS account/region",
+    "AccessDenied": "use credentials allowed to do this (an operator role of the stack's account)",
+    "AccessDeniedException": "use credentials allowed to do this (an operator role of the stack's account)",
+    "ExpiredToken": "refresh your AWS credentials (e.g. aws sso login)",
+    "ExpiredTokenException": "refresh your AWS credentials (e.g. aws sso login)",
+    "InvalidAccessKeyId": "check your AWS credentials (aws configure, AWS_PROFILE)",
+    "InvalidClientTokenId": "check your AWS credentials (aws configure, AWS_PROFILE)",
+    "UnrecognizedClientException": "check your AWS credentials (aws configure, AWS_PROFILE)",
+    "SignatureDoesNotMatch": "check your AWS secret key (aws configure, AWS_PROFILE)",
+    "AWS.SimpleQueueService.NonExistentQueue": "check the queue URL (stack outputs DeadLetterQueueUrl, RetryQueueUrl)",
+    "QueueDoesNotExist": "check the queue URL (stack outputs DeadLetterQueueUrl, RetryQueueUrl)",
+    "ResourceNotFoundException": "check the table name (stack outputs ...TableName) and the AWS region",
+}
+
+
+def _aws_error_line(error: Exception) -> str | None:
+    """One line for a botocore error: what AWS said, and the fix; None if `error` is not one."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+    )
+
+    if isinstance(error, ClientError):
+        details: dict[str, Any] = dict(error.response.get("Error", {}))
+        code = str(details.get("Code", "?"))
+        message = " ".join(str(details.get("Message", "")).split())
+        if code == "NoSuchBucket" and details.get("BucketName"):
+            message = f"bucket {details['BucketName']!r} does not exist"
+        fix = _AWS_FIXES.get(code)
+        line = f"AWS refused {error.operation_name} ({code}): {message or 'no message'}"
+        return f"{line}; {fix}" if fix else line
+    if isinstance(error, NoCredentialsError):
+        return (
+            "no AWS credentials found: configure them (aws configure, AWS_PROFILE), "
+            "or start `postback-relay serve` in this directory to use the local stack"
+        )
+    if isinstance(error, NoRegionError):
+        return "no AWS region configured: set AWS_DEFAULT_REGION (the stack's region)"
+    if isinstance(error, EndpointConnectionError):
+        return (
+            f"cannot reach {error.kwargs.get('endpoint_url', 'AWS')}: check the network and the region; "
+            "against the local stack, is `postback-relay serve` still running?"
+        )
+    if isinstance(error, BotoCoreError):
+        return " ".join(str(error).split())
+    return None
+
+
+def _known_error_line(error: Exception) -> str | None:
+    """The one line a user gets for an error the CLI knows (its text is ours, or AWS's/Amplitude's,
+    with no postback values); None for anything else."""
+    import requests
+
+    from .config import ConfigurationError
+    from .dashboard import DashboardError
+    from .dlq_export import ExportError
+    from .erasures import ErasureError
+
+    if isinstance(error, (ConfigurationError, ExportError, ErasureError, DashboardError)):
+        return " ".join(str(error).split())
+    if isinstance(error, requests.RequestException):
+        where = error.request.url.split("?")[0] if error.request is not None and error.request.url else "Amplitude"
+        return (
+            f"cannot reach {where} ({type(error).__name__}): check the network and the URL; "
+            "against the local emulator, is `postback-relay serve` still running?"
+        )
+    if isinstance(error, OSError) and not _aws_error_line(error):
+        import errno
+
+        if error.errno == errno.EADDRINUSE:
+            return "the port is in use (another server on it?): stop it, or pass --port N"
+        where = f": {error.filename}" if error.filename else ""
+        return f"{error.strerror or type(error).__name__}{where}: check the path and its permissions"
+    return _aws_error_line(error)
+
+
 def _plain_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    """AWS, configuration and URI errors as one line and exit 2: an operator's typo is not a traceback."""
+    """AWS, configuration and URI errors as one line naming the fix, exit 2: an operator's typo is
+    not a traceback."""
 
     def guarded(args: argparse.Namespace) -> int:
-        from botocore.exceptions import BotoCoreError, ClientError
-
-        from .config import ConfigurationError
-        from .dlq_export import ExportError
-        from .erasures import ErasureError
-
         try:
             return run(args)
-        except (BotoCoreError, ClientError, ConfigurationError, ExportError, ErasureError) as error:
-            print("error: " + " ".join(str(error).split()), file=sys.stderr)
+        except Exception as error:
+            line = _known_error_line(error)
+            if line is None:
+                raise  # main()'s last resort
+            print(f"error: {line}", file=sys.stderr)
             return 2
 
     return guarded
@@ -372,18 +481,49 @@ def _postback_url(args: argparse.Namespace) -> int:
     return 0
 
 
+class _TryInputError(Exception):
+    """`try` cannot read its source: the message names the problem and the fix; `status` the exit status."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _is_url(source: str) -> bool:
+    return "://" in source or (source.startswith("/") and "?" in source)
+
+
 def _try_request(source: str) -> dict[str, Any]:
     """The API Gateway event a partner's request for `source` would be: a callback URL as its GET,
     a JSON file as a POST of its bytes. `try` then reads it as the route does, so it refuses what
-    the route refuses, with the same answer."""
+    the route refuses, with the same answer; a file that is empty or not JSON at all is the user's
+    slip, not a partner's, and is said so naming the file."""
     from urllib.parse import urlsplit
 
     from .local.events import http_api_event
 
-    if "://" in source or (source.startswith("/") and "?" in source):
+    if _is_url(source):
         url = urlsplit(source)
         return http_api_event("GET", url.path or "/", query=url.query)
-    body = Path(source).read_bytes()
+    fix = "put the postback's JSON in it, or pass the filled-in callback URL instead"
+    try:
+        body = Path(source).read_bytes()
+    except OSError as error:
+        raise _TryInputError(
+            f"cannot read {source}: {error.strerror or type(error).__name__}: pass a JSON file holding the "
+            "postback, or the filled-in callback URL",
+            2,
+        ) from None
+    if not body.strip():
+        raise _TryInputError(f"{source} is empty: {fix}")
+    try:
+        json.loads(body)
+    except json.JSONDecodeError as error:
+        raise _TryInputError(
+            f"{source} is not JSON ({error.msg} at line {error.lineno} column {error.colno}): {fix}"
+        ) from None
+    except ValueError:
+        pass  # bytes that are not UTF-8: the route's own 400 says which field
     return http_api_event("POST", "/", body=body, headers={"content-type": "application/json"})
 
 
@@ -395,17 +535,22 @@ def _try(args: argparse.Namespace) -> int:
     from .errors import InternalError, RelayError
     from .inbound import read_postback
     from .mapping import to_amplitude_calls
-    from .partners.registry import find_partner
+    from .partners.registry import WrongPartner, a_partner, canonical_name, check_format, find_partner
 
     try:
         adapter = find_partner(args.partner)
-        event = APIGatewayProxyEventV2(_try_request(args.source))
-    except (KeyError, OSError) as error:
-        print(f"error: {error.args[0] if isinstance(error, KeyError) else error}", file=sys.stderr)
+    except KeyError as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
         return 2
+    try:
+        event = APIGatewayProxyEventV2(_try_request(args.source))
+    except _TryInputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.status
     settings = get_settings()
     try:
         raw = read_postback(event, settings.max_body_bytes)
+        check_format(adapter, raw)
         calls = to_amplitude_calls(adapter.parse(raw), adapter.convention)
         requests_out = []
         for call in calls:
@@ -421,6 +566,16 @@ def _try(args: argparse.Namespace) -> int:
             else:
                 request["json"] = json.loads(body or b"{}")
             requests_out.append(request)
+    except WrongPartner as error:
+        # A URL is not echoed: it carries the relay token.
+        source = "'<the callback URL>'" if _is_url(args.source) else args.source
+        keys = ", ".join(error.keys[:4]) + (", ..." if len(error.keys) > 4 else "")
+        print(
+            f"error: this looks like {a_partner(error.looks_like)} postback ({keys}), not "
+            f"{adapter.display_name}: postback-relay try {canonical_name(error.looks_like)} {source}",
+            file=sys.stderr,
+        )
+        return 1
     except RelayError as error:
         # The partner's answer: status and JSON body, as the route gives them.
         print(json.dumps({"status": error.status, **error.body()}, indent=2))
@@ -678,14 +833,30 @@ def _verify(args: argparse.Namespace) -> int:
     from .dashboard import DashboardError
     from .verify import verify
 
-    kind, value = next((k, v) for k, v in (("user", args.user), ("device", args.device), ("idfa", args.idfa)) if v)
+    if args.idfa:
+        # Amplitude's user search (Dashboard REST API) finds user ids, device ids and Amplitude ids only.
+        print(
+            "error: verify cannot look up an advertising id: Amplitude's user search finds user ids and device "
+            "ids only: pass --device <the SDK's device id> (iOS: the IDFV by default) or --user <the app's user id>",
+            file=sys.stderr,
+        )
+        return 2
+    kind, value = ("user", args.user) if args.user else ("device", args.device)
+    client = dashboard_client(args)
     try:
-        verdict = verify(dashboard_client(args), value, kind)
+        # The 72 h hold runs on Amplitude's clock (its answers' Date header), not on this machine's.
+        verdict = verify(client, value, kind, now_ms=lambda: client.server_time_ms or int(time.time() * 1000))
     except DashboardError as error:
-        print(f"error: {error}", file=sys.stderr)
+        fix = (
+            "wait a few minutes and run it again (Amplitude allows 360 user lookups an hour)"
+            if "(429)" in str(error)
+            else "check AMPLITUDE_API_KEY / AMPLITUDE_SECRET_KEY (the project's settings) and AMPLITUDE_REGION "
+            "(eu for the EU data centre)"
+        )
+        print(f"error: {' '.join(str(error).split())}: {fix}", file=sys.stderr)
         return 2
     if args.json:
-        print(json.dumps({**verdict.__dict__, "attributed": verdict.attributed}, default=str))
+        print(json.dumps(verdict.as_dict(), default=str))
     else:
         print(verdict.text())
     return 0 if verdict.attributed else 1
@@ -744,6 +915,17 @@ def _dashboard_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--secret-key", default="", help="project secret key (default: $AMPLITUDE_SECRET_KEY)")
     parser.add_argument("--dashboard-url", default="", help="default: by AMPLITUDE_REGION (us/eu), or serve's emulator")
     parser.add_argument("--state-file", default="", help=argparse.SUPPRESS)
+
+
+def _partner_name(value: str) -> str:
+    """A partner as the CLI takes it, in any case (`AppsFlyer`, `custom/Liftoff`), as its canonical
+    name (`appsflyer`, `custom/liftoff`): an unknown one is a usage error naming the known ones."""
+    from .partners.registry import canonical_name, find_partner
+
+    try:
+        return canonical_name(find_partner(value))
+    except KeyError as error:
+        raise argparse.ArgumentTypeError(str(error.args[0])) from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -805,7 +987,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", metavar="ID", help="an IDFA, IDFV, advertising id, App Set ID or Android ID ('-': from stdin)"
     )
     forget.add_argument(
-        "--partner", action="append", default=[], help="search only this partner's archive (repeat; default: all)"
+        "--partner",
+        action="append",
+        default=[],
+        type=_partner_name,
+        help="search only this partner's archive (repeat; default: all)",
     )
     forget.add_argument("--since", default="", help="first archive day to search, YYYY-MM-DD UTC (default: oldest)")
     forget.add_argument("--until", default="", help="last archive day to search, YYYY-MM-DD UTC (default: newest)")
@@ -850,7 +1036,8 @@ def build_parser() -> argparse.ArgumentParser:
     who = verify_parser.add_mutually_exclusive_group(required=True)
     who.add_argument("--user", help="the app's user id")
     who.add_argument("--device", help="the Amplitude device id (iOS: usually the IDFV)")
-    who.add_argument("--idfa", help="an advertising id (IDFA/GAID)")
+    # Kept only to say why not: the Dashboard's user search cannot find advertising ids.
+    who.add_argument("--idfa", help=argparse.SUPPRESS)
     verify_parser.add_argument("--json", action="store_true")
     _dashboard_options(verify_parser)
     verify_parser.set_defaults(run=_verify)
@@ -913,10 +1100,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _quiet_broken_pipe() -> int:
+    """The reader went away (`try ... | head`): stop quietly as Unix tools do, and keep Python from
+    complaining when it flushes stdout at exit."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return 128 + signal.SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Every failure is one line on stderr naming the problem and the fix: exit 1, or 2 for a usage
+    or configuration error (argparse's own errors included). No traceback reaches the user."""
     args = build_parser().parse_args(argv)
-    result: int = args.run(args)
-    return result
+    try:
+        result = int(args.run(args))
+        sys.stdout.flush()  # a closed pipe shows here, not at interpreter exit
+        return result
+    except BrokenPipeError:
+        return _quiet_broken_pipe()
+    except KeyboardInterrupt:
+        return 128 + signal.SIGINT
+    except Exception as error:
+        line = _known_error_line(error)
+        if line is None:
+            if os.environ.get("POSTBACK_RELAY_TRACEBACK"):
+                raise
+            # The type only: an exception's text can quote a user id, an advertising id or a token.
+            line = (
+                f"unexpected {type(error).__name__} in `postback-relay {args.command}` (a bug): please report it "
+                "with the command you ran, ids left out; POSTBACK_RELAY_TRACEBACK=1 shows where it happened"
+            )
+        print(f"error: {line}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

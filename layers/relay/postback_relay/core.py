@@ -17,6 +17,7 @@ from .idempotency import Idempotency, NoIdempotency
 from .mapping import Endpoint, to_amplitude_calls
 from .observability import count, logger
 from .partners import PartnerAdapter, RawPostback
+from .partners.registry import check_format
 from .privacy import archive_hash_key, pseudonymise
 
 
@@ -90,6 +91,8 @@ def accept_postback(
 
     Returns the HTTP status and body; a resend gets the first answer. Raises RelayError for bad input.
     """
+    # Another partner's body would map to a wrong event under this partner's name: 400 instead.
+    check_format(adapter, raw)
     postback = adapter.parse(raw)
     postback_id = postback.dedup_key()
     calls = to_amplitude_calls(postback, adapter.convention, postback_id)
