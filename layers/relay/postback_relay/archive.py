@@ -35,16 +35,20 @@ class ArchivedPostback:
     raw: dict[str, Any]
     # Dotted paths of the fields whose values were replaced by keyed hashes (IP, user agent).
     redacted: tuple[str, ...] = field(default=())
+    # Received in shadow mode (RELAY_MODE=shadow): archived and mapped, nothing sent to Amplitude;
+    # `replay --send` delivers it if the team switches with a backfill.
+    shadowed: bool = False
 
     @classmethod
     def from_document(cls, document: dict[str, Any]) -> ArchivedPostback:
-        """An archived object's JSON; objects written before `redacted` existed have none."""
+        """An archived object's JSON; objects written before `redacted` or `shadowed` existed have none."""
         return cls(
             partner=document["partner"],
             received_at_ms=int(document["received_at_ms"]),
             postback_id=document["postback_id"],
             raw=document["raw"],
             redacted=tuple(document.get("redacted") or ()),
+            shadowed=document.get("shadowed") is True,
         )
 
     @classmethod
@@ -134,7 +138,10 @@ class Archive:
 
     def put(self, item: ArchivedPostback) -> str:
         key = self.key_for(item.partner, item.received_at_ms, item.postback_id)
-        body = gzip.compress(json.dumps(item.__dict__, separators=(",", ":"), ensure_ascii=False).encode())
+        document = dict(item.__dict__)
+        if not item.shadowed:
+            del document["shadowed"]  # a live postback's object stays as it always was
+        body = gzip.compress(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
         s3_client().put_object(
             Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", ContentEncoding="gzip"
         )

@@ -626,8 +626,15 @@ def _replay(args: argparse.Namespace) -> int:
         "queued": 0,
         "dead_lettered": 0,
     }
+    if args.shadowed:
+        totals["live_skipped"] = 0
     for item in archive.read(adapter.name, since, until):
         totals["archived"] += 1
+        if args.shadowed and not item.shadowed:
+            # A backfill after a shadow week: what live mode received was sent then (Amplitude's
+            # Attribution API does not de-duplicate, so sending it again would count it twice).
+            totals["live_skipped"] += 1
+            continue
         postback, calls, refusal = None, [], None
         try:
             postback = adapter.parse(item.raw)
@@ -656,6 +663,46 @@ def _replay(args: argparse.Namespace) -> int:
             totals[settled.status.value] += 1
     mode = "sent" if args.send else "dry run (nothing sent; add --send)"
     print(json.dumps({"partner": adapter.name, "since": str(since), "until": str(until), "mode": mode, **totals}))
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    """Shadow mode's check (compare.py): per partner, users matched, differing, missing on either side."""
+    from datetime import date
+    from urllib.parse import urlsplit
+
+    from .archive import Archive
+    from .compare import CompareError, compare_partner
+    from .dashboard import DashboardError
+    from .partners.registry import find_partner
+
+    location = urlsplit(args.source)
+    if location.scheme != "s3" or not location.netloc:
+        print("error: --from must be s3://BUCKET[/PREFIX]", file=sys.stderr)
+        return 2
+    try:
+        adapters = [find_partner(name) for name in args.partner]
+        since, until = date.fromisoformat(args.since), date.fromisoformat(args.until or args.since)
+    except (KeyError, ValueError) as error:
+        print(f"error: {error.args[0]}", file=sys.stderr)
+        return 2
+    if until < since or args.max_users < 1:
+        print("error: --until must not be before --since, and --max-users must be at least 1", file=sys.stderr)
+        return 2
+    _use_local_stack_if_needed(args, required=False)  # serve's archive, when it runs here
+    archive = Archive(location.netloc, location.path.strip("/") or "raw")
+    erasures = _erasures(location.netloc)  # forgotten persons are not looked up either
+    client = dashboard_client(args)
+    try:
+        for adapter in adapters:
+            result = compare_partner(
+                client, archive, adapter, since, until, erasures=erasures, max_users=args.max_users
+            )
+            print(json.dumps(result.summary()) if args.json else result.text())
+            sys.stdout.flush()
+    except (DashboardError, CompareError) as error:
+        print("error: " + " ".join(str(error).split()), file=sys.stderr)
+        return 2
     return 0
 
 
@@ -967,18 +1014,44 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", required=True, help="first day, YYYY-MM-DD (UTC)")
     replay.add_argument("--until", default="", help="last day, YYYY-MM-DD (default: --since)")
     replay.add_argument("--send", action="store_true", help="deliver (default: dry run)")
+    replay.add_argument(
+        "--shadowed",
+        action="store_true",
+        help="only postbacks received in shadow mode (RELAY_MODE=shadow): the backfill when switching to live",
+    )
     replay.add_argument("--dlq-url", default="", help=argparse.SUPPRESS)
     replay.add_argument("--retry-queue-url", default="", help="retry queue for what fails (default: env/serve)")
     replay.add_argument("--state-file", default="", help=argparse.SUPPRESS)
     replay.set_defaults(run=_plain_errors(_replay))
 
+    compare = commands.add_parser(
+        "compare",
+        help="shadow mode's check: archived postbacks, re-mapped dry, against the native integration's in Amplitude",
+    )
+    compare.add_argument("--from", dest="source", required=True, help="s3://BUCKET[/PREFIX] of the raw archive")
+    compare.add_argument(
+        "--partner", required=True, action="append", help="appsflyer, adjust, ... or custom/<network> (repeatable)"
+    )
+    compare.add_argument("--since", required=True, help="first day, YYYY-MM-DD (UTC)")
+    compare.add_argument("--until", default="", help="last day, YYYY-MM-DD (default: --since)")
+    compare.add_argument(
+        "--max-users", type=int, default=100, help="users looked up per partner (Amplitude allows 360 lookups an hour)"
+    )
+    compare.add_argument("--json", action="store_true", help="one JSON object per partner, with the details")
+    compare.add_argument("--dlq-url", default="", help=argparse.SUPPRESS)
+    compare.add_argument("--retry-queue-url", default="", help=argparse.SUPPRESS)
+    _dashboard_options(compare)
+    compare.set_defaults(run=_plain_errors(_compare))
+
     forget = commands.add_parser(
         "forget",
-        help="erase one person's postbacks from the archive, the queues and the idempotency table",
+        help="erase one person's postbacks from the archive, the queues, the idempotency and tracker tables",
         description=(
             "Erase one person's postbacks: archive objects (every version), dead-letter exports, dead-letter "
-            "and retry queue messages, idempotency records; record the erasure (keyed hash only) so replay "
-            "and dlq replay skip them. Amplitude's own copy is not erased: use its User Privacy API."
+            "and retry queue messages, idempotency records, the tracker's clicks and installs of their devices; "
+            "record the erasure (keyed hash only) so replay and dlq replay skip them, and fence it so the retry "
+            "function drops their retries still in flight. Amplitude's own copy is not erased: use its User "
+            "Privacy API."
         ),
     )
     person = forget.add_mutually_exclusive_group(required=True)

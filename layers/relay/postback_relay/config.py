@@ -49,6 +49,9 @@ class Settings(BaseModel):
     retry_timeout_s: float = Field(default=3.0, gt=0, alias="AMPLITUDE_RETRY_TIMEOUT_S")
 
     max_body_bytes: int = Field(default=64 * 1024, gt=0, alias="RELAY_MAX_BODY_BYTES")
+    # shadow: partner routes accept, archive and map as in live mode but send nothing to Amplitude,
+    # so the relay can run beside a native integration without doubling it (docs/operations.md).
+    relay_mode: Literal["live", "shadow"] = Field(default="live", alias="RELAY_MODE")
 
     # Empty table name: no idempotency layer (only for tests of other parts; the template sets it).
     idempotency_table: str = Field(default="", alias="RELAY_IDEMPOTENCY_TABLE")
@@ -80,6 +83,10 @@ class Settings(BaseModel):
             if cidr.strip():
                 ip_network(cidr.strip(), strict=False)  # ValueError names the bad range
         return value
+
+    @property
+    def shadow(self) -> bool:
+        return self.relay_mode == "shadow"
 
     @property
     def amplitude_base_url(self) -> str:

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .archive import Archive, ArchivedPostback
 from .aws import error_code
+from .config import ConfigurationError
 from .delivery import Delivery, Settled, Status
 from .idempotency import Idempotency, NoIdempotency
 from .mapping import Endpoint, to_amplitude_calls
@@ -28,7 +29,8 @@ class RequestOutcome(BaseModel):
 
 
 class PostbackAnswer(BaseModel):
-    """What a partner gets back for an accepted postback (200 delivered, 202 queued/dead_lettered)."""
+    """What a partner gets back for an accepted postback (200 delivered, 202 queued/dead_lettered, or
+    202 shadow: with RELAY_MODE=shadow it was archived and mapped, and nothing was sent)."""
 
     status: Status
     postback_id: str = Field(description="stable key of this postback: a resend has the same one")
@@ -54,11 +56,14 @@ class Accepted:
         statuses = {item.status for item in self.settled}
         if statuses == {Status.DELIVERED}:
             return Status.DELIVERED
+        if statuses == {Status.SHADOW}:
+            return Status.SHADOW
         return Status.QUEUED if Status.QUEUED in statuses else Status.DEAD_LETTERED
 
     @property
     def http_status(self) -> int:
-        # 200 only when Amplitude has it; 202 when we own the rest (retry queue or DLQ for replay).
+        # 200 only when Amplitude has it; 202 when we own the rest (retry queue or DLQ for replay),
+        # or hold it in the archive only (shadow mode).
         return 200 if self.status is Status.DELIVERED else 202
 
     def body(self) -> dict[str, Any]:
@@ -89,20 +94,33 @@ def accept_postback(
     """Parse, map, then once per postback: archive, attempt until `deadline` (a time.monotonic()
     instant shared with everything else this invocation does), queue the rest.
 
-    Returns the HTTP status and body; a resend gets the first answer. Raises RelayError for bad input.
+    In shadow mode (RELAY_MODE=shadow) the same, except that nothing is sent or queued: the archive,
+    marked `shadowed`, is the postback's only copy, so it must be written (else 503, and the partner
+    resends) and `replay --send` can deliver it later.
+
+    Returns the HTTP status and body; a resend gets the first answer, whatever the mode is by then
+    (so a postback is never sent by a resend after shadow mode archived it for a replay). Raises
+    RelayError for bad input.
     """
     # Another partner's body would map to a wrong event under this partner's name: 400 instead.
     check_format(adapter, raw)
     postback = adapter.parse(raw)
     postback_id = postback.dedup_key()
     calls = to_amplitude_calls(postback, adapter.convention, postback_id)
+    shadow = delivery.settings.shadow
 
     def deliver_once() -> dict[str, Any]:
         count("received", adapter.name)
-        if archive is not None:
-            _archive(archive, adapter.name, raw, postback_id, delivery.now_ms())
-        budget_s = max(0.0, deadline - time.monotonic())  # what idempotency and the archive left
-        accepted = Accepted(postback_id, delivery.deliver_postback(adapter.name, calls, budget_s))
+        if shadow:
+            assert archive is not None  # checked below, before the idempotency record
+            _archive(archive, adapter.name, raw, postback_id, delivery.now_ms(), shadowed=True)
+            count("shadowed", adapter.name)
+            accepted = Accepted(postback_id, [Settled(call, Status.SHADOW, 0) for call in calls])
+        else:
+            if archive is not None:
+                _archive(archive, adapter.name, raw, postback_id, delivery.now_ms())
+            budget_s = max(0.0, deadline - time.monotonic())  # what idempotency and the archive left
+            accepted = Accepted(postback_id, delivery.deliver_postback(adapter.name, calls, budget_s))
         # One line per postback; no ids, only what on-call needs to follow it.
         logger.info(
             "postback accepted",
@@ -118,16 +136,23 @@ def accept_postback(
         )
         return {"status": accepted.http_status, "body": accepted.body()}
 
+    if shadow and archive is None:
+        raise ConfigurationError(
+            "RELAY_MODE=shadow needs RELAY_ARCHIVE_BUCKET: the archive is where it keeps postbacks"
+        )
     answer = idempotency.once(f"{adapter.name}:{postback_id}", deliver_once, context, adapter.name)
     return int(answer["status"]), dict(answer["body"])
 
 
-def _archive(archive: Archive, partner: str, raw: RawPostback, postback_id: str, received_at_ms: int) -> None:
+def _archive(
+    archive: Archive, partner: str, raw: RawPostback, postback_id: str, received_at_ms: int, shadowed: bool = False
+) -> None:
     # The archive serves replay; its failure must not cost the delivery, so it is logged, not raised.
+    # Shadowed, the archive is the delivery: logged, counted and raised.
     try:
         # IP and user agent only as keyed hashes: kept 400 days, and nothing sent to Amplitude needs them.
         kept, redacted = pseudonymise(raw, archive_hash_key())
-        archive.put(ArchivedPostback(partner, received_at_ms, postback_id, kept, tuple(redacted)))
+        archive.put(ArchivedPostback(partner, received_at_ms, postback_id, kept, tuple(redacted), shadowed))
     except Exception as error:
         # By type and AWS error code only: a traceback or message may quote the postback's values.
         logger.error(
@@ -140,3 +165,5 @@ def _archive(archive: Archive, partner: str, raw: RawPostback, postback_id: str,
             },
         )
         count("archive_failed", partner)
+        if shadowed:
+            raise

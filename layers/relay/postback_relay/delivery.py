@@ -50,6 +50,7 @@ class Status(StrEnum):
     QUEUED = "queued"
     DEAD_LETTERED = "dead_lettered"
     ERASED = "erased"  # its person was forgotten while it was owed: dropped, never sent
+    SHADOW = "shadow"  # RELAY_MODE=shadow: archived and mapped, not sent (core.accept_postback)
 
 
 @dataclass(frozen=True)
