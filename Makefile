@@ -15,17 +15,32 @@ SAM_PYTHON_PATH ?= $(shell \
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install run test browser report-png lint typecheck cfn-lint pytest validate build bench clean
+.PHONY: install install-local run test browser report-png lint typecheck cfn-lint pytest validate build bench clean
 
-$(BIN)/.installed: pyproject.toml
+# Two stamps: `make run` needs only the `local` extra, `make test` the whole `dev` one (local
+# included). A dev install stamps both, so `make run` after `make test` never narrows the venv, and
+# `make test` after `make run` finds no dev stamp and installs the rest.
+$(BIN)/.installed-local: pyproject.toml
+	@if [ -f $(BIN)/.installed-dev ] && [ $(BIN)/.installed-dev -nt pyproject.toml ]; then \
+		touch $@; \
+	else \
+		$(PYTHON) -m venv $(VENV) && \
+		$(BIN)/python -m pip install --quiet --upgrade pip && \
+		$(BIN)/python -m pip install --quiet -e '.[local]' && \
+		touch $@; \
+	fi
+
+$(BIN)/.installed-dev: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $@
+	touch $@ $(BIN)/.installed-local
 
-install: $(BIN)/.installed
+install: $(BIN)/.installed-dev
 
-run: install
+install-local: $(BIN)/.installed-local
+
+run: install-local
 	$(BIN)/postback-relay serve --host $(HOST) --port $(PORT)
 
 test: install browser lint typecheck cfn-lint pytest

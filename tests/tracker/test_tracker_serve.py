@@ -67,6 +67,7 @@ def new_app(state: Path, *extra: str) -> dict[str, str]:
             "--redirect-domain",
             "paperboat.example",
             *extra,
+            "--allow-duplicate",  # one stack for the whole module: every test registers its own Paper Boat
             "--json",
         )
     )

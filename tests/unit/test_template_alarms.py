@@ -66,6 +66,15 @@ def _alarms_on(namespace: str, metric_name: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def _quiet_alarms() -> dict[str, dict[str, Any]]:
+    """The alarms that fire on a partner's silence (ComparisonOperator LessThanThreshold)."""
+    return {
+        logical_id: alarm
+        for logical_id, alarm in _alarms().items()
+        if alarm.get("ComparisonOperator") == "LessThanThreshold"
+    }
+
+
 def _key_policy_statements(key_logical_id: str) -> list[dict[str, Any]]:
     key = template()["Resources"][key_logical_id]
     statements: list[dict[str, Any]] = key["Properties"]["KeyPolicy"]["Statement"]
@@ -129,8 +138,9 @@ def test_every_alarm_notifies_the_topic_and_says_what_to_do(logical_id: str) -> 
     alarm = _alarms()[logical_id]
     assert TOPIC in alarm["AlarmActions"]
     assert TOPIC in alarm["OKActions"]
-    assert alarm["TreatMissingData"] == "notBreaching"
-    assert len(alarm["AlarmDescription"]) > 60
+    # Only a quiet-partner alarm treats silence as trouble: for the rest, no data is nothing wrong.
+    assert alarm["TreatMissingData"] == ("breaching" if logical_id in _quiet_alarms() else "notBreaching")
+    assert 60 < len(alarm["AlarmDescription"]) <= 1024  # PutMetricAlarm's limit
 
 
 # ------------------------------------------------------------------------------ what the alarms watch
@@ -241,3 +251,80 @@ def test_the_retry_horizon_is_wired_with_its_28_hour_default() -> None:
     local = load_template(TEMPLATE).environment
     assert local["RELAY_RETRY_HORIZON_S"] == 100800
     assert local["RELAY_MAX_ATTEMPTS"] == 0
+
+
+# ------------------------------------------------------------------------------ partners: quiet, refused
+
+# What each partner's accepted postbacks are counted as (core.py `received`; the tracker's `installs`).
+QUIET_PARTNERS = {
+    "AppsFlyer": ("appsflyer", "received"),
+    "Adjust": ("adjust", "received"),
+    "Branch": ("branch", "received"),
+    "Kochava": ("kochava", "received"),
+    "Singular": ("singular", "received"),
+    "Tenjin": ("tenjin", "received"),
+    "Tracker": ("tracker", "installs"),
+}
+# Every partner-facing route's metrics partner (the custom networks' route counts refusals as "custom").
+REFUSING_ROUTES = ("appsflyer", "adjust", "branch", "kochava", "singular", "tenjin", "custom")
+
+
+def _service() -> str:
+    """The `service` dimension Powertools adds to every metric (POWERTOOLS_SERVICE_NAME)."""
+    service: str = template()["Globals"]["Function"]["Environment"]["Variables"]["POWERTOOLS_SERVICE_NAME"]
+    return service
+
+
+def _resource(logical_id: str) -> dict[str, Any]:
+    found: dict[str, Any] = template()["Resources"][logical_id]
+    return found
+
+
+@pytest.mark.parametrize("prefix", sorted(QUIET_PARTNERS))
+def test_a_partner_gone_quiet_for_n_hours_alarms_only_where_switched_on(prefix: str) -> None:
+    partner, metric_name = QUIET_PARTNERS[prefix]
+    hours = parameter(f"{prefix}QuietAlarmHours")
+    # Off by default: a stack that never hears from a partner it does not use must not page.
+    assert (hours["Type"], hours["Default"], hours["MinValue"]) == ("Number", 0, 0)
+    # CloudWatch evaluates at most 7 days of hourly periods.
+    assert hours["MaxValue"] <= 7 * 24
+    [(logical_id, alarm)] = [
+        (logical_id, alarm)
+        for logical_id, alarm in _quiet_alarms().items()
+        if alarm.get("MetricName") == metric_name and _dimension(alarm, "partner") == partner
+    ]
+    condition = _resource(logical_id)["Condition"]
+    assert template()["Conditions"][condition] == {
+        "Fn::Not": [{"Fn::Equals": [{"Ref": f"{prefix}QuietAlarmHours"}, "0"]}]
+    }
+    assert alarm["Namespace"] == METRICS_NAMESPACE
+    # The exact dimension set the functions' EMF documents carry, or the alarm reads an empty series.
+    assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"partner": partner, "service": _service()}
+    # Hour by hour, every one of the last N empty: fewer than one accepted postback in each.
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == ("Sum", 3600, 1)
+    assert alarm["EvaluationPeriods"] == alarm["DatapointsToAlarm"] == {"Ref": f"{prefix}QuietAlarmHours"}
+    # Quiet is an absent metric (nothing is written for a partner that sends nothing).
+    assert alarm["TreatMissingData"] == "breaching"
+
+
+def test_every_quiet_alarm_is_conditional() -> None:
+    for logical_id in _quiet_alarms():
+        assert "Condition" in _resource(logical_id), f"{logical_id} would page for a partner nobody uses"
+
+
+@pytest.mark.parametrize("status", [401, 422])
+def test_a_burst_of_401s_or_422s_alarms_per_partner_route(status: int) -> None:
+    alarms = _alarms_on(METRICS_NAMESPACE, f"rejected_{status}")
+    by_partner = {_dimension(alarm, "partner"): (logical_id, alarm) for logical_id, alarm in alarms.items()}
+    assert sorted(by_partner) == sorted(REFUSING_ROUTES)
+    assert len(alarms) == len(REFUSING_ROUTES)
+    threshold = parameter(f"Rejected{status}AlarmThreshold")
+    assert threshold["Type"] == "Number"
+    assert threshold["MinValue"] >= 1
+    for partner, (logical_id, alarm) in by_partner.items():
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"partner": partner, "service": _service()}
+        assert alarm["Statistic"] == "Sum"
+        assert alarm["Threshold"] == {"Ref": f"Rejected{status}AlarmThreshold"}
+        assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+        assert alarm["TreatMissingData"] == "notBreaching"  # nothing refused writes nothing
+        assert "Condition" not in _resource(logical_id)

@@ -110,6 +110,9 @@ def _answer_errors(app: APIGatewayHttpResolver, partner: str) -> None:
     def refuse(error: RelayError) -> Response[str]:
         logger.info("postback refused", extra={"partner": partner, "status": error.status, "code": error.code})
         count("rejected", partner)
+        # By status too (rejected_401, rejected_422, ...): a token gone wrong and a mapping that
+        # lost its ids are alarmed on separately, per partner (template.yaml: <Partner>Rejected401Alarm, ...422Alarm).
+        count(f"rejected_{error.status}", partner)
         return json_response(error.status, error.body(), error.retry_after_s)
 
     @app.exception_handler(ConfigurationError)  # type: ignore[untyped-decorator]

@@ -1,10 +1,12 @@
 """`postback-relay`: the local stack and the operator's tools.
 
 postback-relay serve [--host 127.0.0.1] [--port 3000] [--virtual-clock]
-postback-relay dlq list [--json]
-postback-relay dlq replay [--dry-run] [--from s3://BUCKET/PREFIX]
+postback-relay dlq list [--json] [--from s3://BUCKET/PREFIX] [--partner P] [--reason R] [--id ID]
+postback-relay dlq replay [--dry-run] [--from s3://BUCKET/PREFIX] [--partner P] [--reason R] [--id ID]
 postback-relay dlq export [--to s3://BUCKET[/PREFIX]] [--delete] [--json]
+postback-relay dlq purge [--partner P] [--reason R] [--id ID] [--to s3://BUCKET[/PREFIX] | --no-export] [--yes]
 postback-relay forget (--user ID | --device ID) [--partner P] [--since D] [--until D] [--dry-run] [--json]
+postback-relay compare --from s3://BUCKET[/PREFIX] --partner P --since D [--until D] [--max-users N] [--json]
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from .config import reset_settings
 from .partners import PartnerAdapter
 
 if TYPE_CHECKING:
+    from .dlq_export import S3Location
+    from .dlq_select import LetterFilter
     from .erasures import Erasures
     from .forget import Stores
     from .local.stack import StackState
@@ -263,26 +267,55 @@ def _plain_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[argpars
     return guarded
 
 
-def _dlq_list(args: argparse.Namespace) -> int:
-    from .dlq_export import dead_letters, letter_record
+def _letter_filter(args: argparse.Namespace) -> LetterFilter:
+    from .dlq_select import LetterFilter
 
-    _use_local_stack_if_needed(args)
-    queue, letters = dead_letters()
-    # Listing must not consume: make every message visible again at once.
-    queue.release([message.receipt_handle for message, _ in letters])
-    if args.json:
-        print(json.dumps([letter_record(m.message_id, letter) for m, letter in letters]))
-        return 0
-    if not letters:
-        print("The dead-letter queue is empty.")
-        return 0
-    for message, letter in letters:
+    return LetterFilter.of(args.partner, args.reason, args.ids)
+
+
+def _matching(select: LetterFilter) -> str:
+    return f" {select.describe()}" if not select.everything else ""
+
+
+def _print_letters(listed: list[tuple[str | None, DeadLetter]]) -> None:
+    for message_id, letter in listed:
         endpoint = letter.call.endpoint if letter.call else "-"
+        insert_id = letter.call.insert_id if letter.call else "-"
         print(
-            f"{message.message_id}  {letter.reason:<18} status={letter.status} attempts={letter.attempts} "
-            f"partner={letter.partner} endpoint={endpoint}  {letter.error or ''}"
+            f"{message_id or '-'}  {letter.reason:<18} status={letter.status} attempts={letter.attempts} "
+            f"partner={letter.partner} endpoint={endpoint} insert_id={insert_id}  {letter.error or ''}"
         )
-    print(f"{len(letters)} dead letter(s).")
+
+
+def _dlq_list(args: argparse.Namespace) -> int:
+    from .dlq_export import S3Location, dead_letters, letter_record, read_export_records
+
+    select = _letter_filter(args)
+    source = S3Location.parse(args.source) if args.source else None  # a bad URI fails before any AWS call
+    _use_local_stack_if_needed(args, required=source is None)
+    listed: list[tuple[str | None, DeadLetter]]
+    if source is not None:
+        records = list(read_export_records(source))
+        listed = [(m, letter) for m, letter in records if letter is not None and select.matches(m, letter)]
+        total, unreadable = len(records), sum(letter is None for _, letter in records)
+    else:
+        queue, letters = dead_letters()
+        # Listing must not consume: make every message visible again at once.
+        queue.release([message.receipt_handle for message, _ in letters])
+        listed = [(m.message_id, letter) for m, letter in letters if select.matches(m.message_id, letter)]
+        total, unreadable = len(letters), 0
+    if args.json:
+        print(json.dumps([letter_record(m, letter) if m else letter.model_dump(mode="json") for m, letter in listed]))
+        return 0
+    where = f" in {source.uri()}" if source is not None else ""
+    if not total:
+        print(f"No dead letters{where}." if source is not None else "The dead-letter queue is empty.")
+        return 0
+    _print_letters(listed)
+    if select.everything:
+        print(f"{len(listed)} dead letter(s){where}" + (f"; {unreadable} unreadable line(s)." if unreadable else "."))
+    else:
+        print(f"{len(listed)} of {total} dead letter(s){where}{_matching(select)}.")
     return 0
 
 
@@ -334,19 +367,26 @@ def _erased_note(erased: int) -> str:
 def _dlq_replay(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    from .dlq_export import ExportError, S3Location, dead_letters, read_export, replay_message
+    from .dlq_export import ExportError, S3Location, dead_letters, read_export_records, replay_message
     from .queues import RetryQueue
 
+    select = _letter_filter(args)
     source = S3Location.parse(args.source) if args.source else None  # a bad URI fails before any AWS call
     state = _use_local_stack_if_needed(args)
     erasures = _erasures(_erasures_bucket(args, state, source.bucket if source else None))
     retry_queue = RetryQueue()
     now_ms = int(time.time() * 1000)
     verb = "would replay" if args.dry_run else "replayed"
+    matching = _matching(select)
     if source is not None:
-        replayed = unreadable = erased = 0
+        replayed = unreadable = erased = unmatched = 0
         try:
-            for exported in read_export(source):
+            for message_id, exported in read_export_records(source):
+                if exported is not None and not select.matches(message_id, exported):
+                    unmatched += 1
+                    continue
+                if exported is None and not select.everything:
+                    continue  # an unreadable line matches no filter
                 if exported is not None and _erased_letter(erasures, exported):
                     erased += 1
                     continue
@@ -360,14 +400,19 @@ def _dlq_replay(args: argparse.Namespace) -> int:
             # S3 keeps every letter: say how far this run got before running it again.
             sent = 0 if args.dry_run else replayed
             raise ExportError(f"{source.uri()}: {error} ({sent} dead letter(s) already sent)") from error
+        others = f"; {unmatched} not matching skipped" if matching else ""
         print(
-            f"{verb} {replayed} dead letter(s) from {source.uri()} through the retry queue; "
-            f"{unreadable} unreadable skipped{_erased_note(erased)}."
+            f"{verb} {replayed} dead letter(s){matching} from {source.uri()} through the retry queue; "
+            f"{unreadable} unreadable skipped{others}{_erased_note(erased)}."
         )
         return 0
     queue, letters = dead_letters()
-    replayed, erased, kept = 0, 0, []
+    replayed, erased, kept, unmatched = 0, 0, [], 0
     for message, letter in letters:
+        if not select.matches(message.message_id, letter):
+            unmatched += 1
+            kept.append(message.receipt_handle)
+            continue
         if _erased_letter(erasures, letter):
             # Its person was forgotten after it got here: erase it now rather than keep it 14 days.
             erased += 1
@@ -384,9 +429,13 @@ def _dlq_replay(args: argparse.Namespace) -> int:
             kept.append(message.receipt_handle)
         replayed += retry is not None
     queue.release(kept)
-    unreadable = len(letters) - replayed - erased
+    unreadable = len(letters) - replayed - erased - unmatched
     note = f"; {erased} about forgotten persons {'would be ' if args.dry_run else ''}deleted" if erased else ""
-    print(f"{verb} {replayed} dead letter(s) through the retry queue; {unreadable} unreadable left in place{note}.")
+    others = f"; {unmatched} not matching left in place" if matching else ""
+    print(
+        f"{verb} {replayed} dead letter(s){matching} through the retry queue; "
+        f"{unreadable} unreadable left in place{others}{note}."
+    )
     return 0
 
 
@@ -452,14 +501,150 @@ def _dlq_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def postback_url(adapter: PartnerAdapter, base: str, token: str) -> str:
-    """The URL to paste into the partner's dashboard: our route, the token, the partner's macros."""
+def _confirm_purge(count: int, matching: str, target: S3Location | None) -> bool:
+    """The operator types the count (a bare Enter, a wrong number or no terminal is a no)."""
+    kept = f"after exporting them to {target.uri()}" if target is not None else "WITHOUT keeping a copy (--no-export)"
+    print(
+        f"Delete {count} dead letter(s){matching} from the queue, {kept}? Their postbacks will not reach "
+        f"Amplitude. Type {count} to confirm: ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    return sys.stdin.readline().strip() == str(count)
+
+
+def _dlq_purge(args: argparse.Namespace) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .dlq_export import DEFAULT_PREFIX, ExportError, S3Location, dead_letters, letter_record, write_export
+
+    if args.no_export and args.to:
+        print("error: --to and --no-export contradict each other: pass one", file=sys.stderr)
+        return 2
+    select = _letter_filter(args)
+    matching = _matching(select)
+    target = S3Location.parse(args.to) if args.to else None  # a bad URI fails before any AWS call
+    state = _use_local_stack_if_needed(args)
+    if target is None and not args.no_export:
+        bucket = state.resources.get("ArchiveBucket") if state is not None else None
+        if not bucket:
+            # Deleting a dead letter ends the relay's promise for its call: keep a copy unless told not to.
+            print(
+                "error: purge first exports what it deletes: pass --to s3://<ArchiveBucketName>/dead-letters, "
+                "or --no-export to delete without a copy",
+                file=sys.stderr,
+            )
+            return 2
+        target = S3Location(bucket, DEFAULT_PREFIX)
+    erasures = _erasures(_erasures_bucket(args, state, target.bucket)) if target is not None else None
+    # First look without taking: the operator confirms a count, and exactly those letters go.
+    queue, letters = dead_letters()
+    queue.release([message.receipt_handle for message, _ in letters])
+    confirmed = {message.message_id for message, letter in letters if select.matches(message.message_id, letter)}
+    if not confirmed:
+        print(f"no dead letter{matching or ' in the queue'}: nothing deleted.")
+        return 0
+    if not args.yes and not _confirm_purge(len(confirmed), matching, target):
+        print("aborted: nothing deleted.", file=sys.stderr)
+        return 1
+    queue, letters = dead_letters()
+    chosen = [(message, letter) for message, letter in letters if message.message_id in confirmed]
+    queue.release([message.receipt_handle for message, _ in letters if message.message_id not in confirmed])
+    exported = [(m, letter) for m, letter in chosen if erasures is None or not _erased_letter(erasures, letter)]
+    uri: str | None = None
+    try:
+        if target is not None and exported:
+            records = [letter_record(m.message_id, letter) for m, letter in exported]
+            uri = write_export(target, records, int(time.time() * 1000))
+    except BaseException:
+        queue.release([message.receipt_handle for message, _ in chosen])  # no copy, no deletion
+        raise
+    deleted = 0
+    try:
+        for message, _ in chosen:
+            queue.delete(message.receipt_handle)
+            deleted += 1
+    except (BotoCoreError, ClientError) as error:
+        queue.release([message.receipt_handle for message, _ in chosen[deleted:]])
+        copy = f"exported to {uri}, but " if uri else ""
+        raise ExportError(f"{copy}only {deleted} of {len(chosen)} dead letter(s) were deleted: {error}") from error
+    erased = len(chosen) - len(exported) if target is not None else 0
+    gone = len(confirmed) - len(chosen)  # replayed, purged or expired between the count and now
+    if args.json:
+        summary: dict[str, Any] = {"deleted": deleted, "exported": len(exported) if uri else 0, "uri": uri}
+        if erased:
+            summary["erased"] = erased
+        if gone:
+            summary["already_gone"] = gone
+        print(json.dumps(summary))
+        return 0
+    kept = f"; exported first to {uri}" if uri else ("; no copy kept (--no-export)" if target is None else "")
+    notes = (f"; {erased} about forgotten persons not exported" if erased else "") + (
+        f"; {gone} had already left the queue" if gone else ""
+    )
+    print(f"deleted {deleted} dead letter(s){matching}{kept}{notes}.")
+    return 0
+
+
+# Literal query keys a partner needs beside its macros, by variant: values the person configuring
+# the dashboard types, because the partner has no macro for them. The first variant is the default.
+POSTBACK_URL_VARIANTS: dict[str, dict[str, dict[str, str]]] = {
+    # One Tenjin callback per event, and no macro naming its type (tenjin.EVENT_TYPES reads it).
+    "tenjin": {
+        "install": {"event_type": "install"},
+        "event": {"event_type": "event"},
+        "purchase": {"event_type": "purchase"},
+    },
+    # Kochava apps are per platform and its platform macro is unconfirmed: a literal is safer.
+    "kochava": {"macro": {}, "ios": {"platform": "ios"}, "android": {"platform": "android"}},
+}
+
+# What to do in each dashboard, printed under the URL (docs/partners.md has the whole checklist).
+_SETUP_NOTES: dict[str, str] = {
+    "appsflyer": (
+        "Push API (premium): Integration > API access > Push API, method POST, this endpoint; "
+        "no SKAN messages. Send Test carries no header token: keep ?token= while testing."
+    ),
+    "adjust": (
+        "Data management > Server callbacks: paste it on install, reinstall, reattribution, "
+        "reattribution reinstall and each event, never on a global callback as well (Adjust then "
+        "sends each activity twice)."
+    ),
+    "branch": (
+        "Data Feeds > Webhooks (Advanced Data Feeds add-on), POST, one webhook per event; "
+        "Branch sends live-mode events only."
+    ),
+    "kochava": (
+        "Partner Configuration > Custom Postback, one per event (install, each event, SessionBegin); "
+        "Supply Network Data to Analytics Partner: True; Retry Attempts: 10."
+    ),
+    "singular": "Partner Configuration > Internal BI postback, POST JSON; no session or uninstall postbacks.",
+    "tenjin": "CONFIGURE > Apps > Callbacks: one callback per event, each with its own --variant.",
+}
+
+
+def postback_url(adapter: PartnerAdapter, base: str, token: str | None, literals: dict[str, str] | None = None) -> str:
+    """The URL to paste into the partner's dashboard: our route, the token (None when the partner
+    sends it in a header), the literals the user types per callback, then the partner's macros."""
     base = base.rstrip("/").removesuffix("/v1/postbacks")
-    query = f"token={token}"
-    if adapter.query_template:
-        # Macros stay literal ({idfa}, {{time_in_ms}}): the partner substitutes them.
-        query += "".join(f"&{key}={macro}" for key, macro in adapter.query_template.items())
-    return f"{base}{adapter.route}?{query}"
+    literals = literals or {}
+    pairs = [("token", token)] if token is not None else []
+    template = adapter.query_template or {}
+    pairs += [(key, value) for key, value in literals.items() if key not in template]
+    # Macros stay literal ({idfa}, {{time_in_ms}}): the partner substitutes them.
+    pairs += [(key, literals.get(key, macro)) for key, macro in template.items()]
+    query = "&".join(f"{key}={value}" for key, value in pairs)
+    return f"{base}{adapter.route}" + (f"?{query}" if query else "")
+
+
+def _appsflyer_header_call(token: str) -> str:
+    """AppsFlyer's own API that makes the Push API send a header (docs/partners.md#appsflyer-checklist)."""
+    body = json.dumps({"token_name": "X-Relay-Token", "token": token})
+    return (
+        "curl -X PUT https://hq1.appsflyer.com/api/pushapi/v1.0/tokens/app/<app id> "
+        f"-H 'Authorization: Bearer <AppsFlyer API V2 token>' -H 'Content-Type: application/json' -d '{body}'"
+    )
 
 
 def _postback_url(args: argparse.Namespace) -> int:
@@ -470,14 +655,33 @@ def _postback_url(args: argparse.Namespace) -> int:
     except KeyError as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return 2
-    print(postback_url(adapter, args.base, args.token))
-    if adapter.query_template is None:
-        print(f"# {adapter.display_name} sends its own JSON body: method {adapter.method}.", file=sys.stderr)
-    else:
+    variants = POSTBACK_URL_VARIANTS.get(adapter.name, {})
+    variant = args.variant or next(iter(variants), "")
+    if args.variant and args.variant not in variants:
+        choices = f"one of {', '.join(variants)}" if variants else "none: it has one URL"
+        print(f"error: {adapter.display_name} has no variant {args.variant!r} ({choices})", file=sys.stderr)
+        return 2
+    if args.header and adapter.name != "appsflyer":
         print(
-            f"# method {adapter.method}; each query key is the {adapter.display_name} macro's own name.",
+            f"error: {adapter.display_name} sends no header token: drop --header (the token goes in the URL)",
             file=sys.stderr,
         )
+        return 2
+    print(postback_url(adapter, args.base, None if args.header else args.token, variants.get(variant)))
+    notes = [f"# {adapter.display_name}: method {adapter.method}"]
+    if adapter.query_template is None:
+        notes[0] += ", its own JSON body"
+    else:
+        notes[0] += f"; each query key is the {adapter.display_name} macro's own name"
+    if variants:
+        others = ", ".join(f"--variant {name}" for name in variants if name != variant)
+        notes.append(f"# this is the {variant!r} variant; the others: {others}")
+    if args.header:
+        notes.append("# then make AppsFlyer send the token as the X-Relay-Token header:")
+        notes.append(_appsflyer_header_call(args.token))
+    if adapter.name in _SETUP_NOTES:
+        notes.append(f"# {_SETUP_NOTES[adapter.name]}")
+    print("\n".join(notes), file=sys.stderr)
     return 0
 
 
@@ -822,16 +1026,21 @@ def _apps_store(args: argparse.Namespace) -> Any:
 
 
 def _apps_create(args: argparse.Namespace) -> int:
-    from .tracker.apps import register_app
+    from .tracker.apps import AppError, register_app
 
-    app, api_key = register_app(
-        _apps_store(args),
-        args.name,
-        args.ios_store_url,
-        args.android_store_url,
-        args.redirect_domain,
-        args.amplitude_key_ref,
-    )
+    try:
+        app, api_key = register_app(
+            _apps_store(args),
+            args.name,
+            args.ios_store_url,
+            args.android_store_url,
+            args.redirect_domain,
+            args.amplitude_key_ref,
+            allow_duplicate=args.allow_duplicate,
+        )
+    except AppError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if args.json:
         print(json.dumps({"app_id": app.app_id, "api_key": api_key}))
     else:
@@ -993,9 +1202,22 @@ def build_parser() -> argparse.ArgumentParser:
     url = commands.add_parser("postback-url", help="print the postback URL to paste into a partner's dashboard")
     url.add_argument("partner", help="appsflyer, adjust, branch, kochava, singular, tenjin or custom/<network>")
     url.add_argument(
-        "--base", required=True, help="the stack's HttpApiUrl, e.g. https://abc.execute-api.eu-west-1.amazonaws.com"
+        "--base",
+        required=True,
+        help="the stack's CustomDomainUrl if it has one, else HttpApiUrl, e.g. https://postbacks.example.com",
     )
     url.add_argument("--token", default="YOUR_RELAY_TOKEN", help="the relay token to embed (default: a placeholder)")
+    url.add_argument(
+        "--variant",
+        default="",
+        help="tenjin: install (default), event or purchase, one callback each; kochava: ios or android "
+        "(platform typed in, not its macro)",
+    )
+    url.add_argument(
+        "--header",
+        action="store_true",
+        help="appsflyer: the endpoint without ?token=, and the AppsFlyer API call that sends it as a header",
+    )
     url.set_defaults(run=_postback_url)
 
     try_parser = commands.add_parser(
@@ -1090,12 +1312,17 @@ def build_parser() -> argparse.ArgumentParser:
     apps_commands = apps.add_subparsers(dest="apps_command", required=True)
     create = apps_commands.add_parser("create", help="register an app; prints its app_id and API key once")
     create.add_argument("--name", required=True)
-    create.add_argument("--ios-store-url", default=None)
-    create.add_argument("--android-store-url", default=None)
+    create.add_argument("--ios-store-url", default=None, help="the app's App Store page, https://apps.apple.com/...")
+    create.add_argument(
+        "--android-store-url", default=None, help="the app's Play Store page, https://play.google.com/store/apps/..."
+    )
     create.add_argument("--redirect-domain", action="append", default=[], help="allowed redirect_url host (repeat)")
     create.add_argument("--amplitude-key-ref", default=None, help="SSM parameter/secret of this app's Amplitude key")
+    create.add_argument(
+        "--allow-duplicate", action="store_true", help="register it even if an app has the same name or store URL"
+    )
     create.add_argument("--json", action="store_true")
-    create.set_defaults(run=_apps_create)
+    create.set_defaults(run=_plain_errors(_apps_create))
     listing = apps_commands.add_parser("list", help="list registered apps")
     listing.add_argument("--json", action="store_true")
     listing.set_defaults(run=_apps_list)
@@ -1130,18 +1357,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_amplitude_commands(commands)
 
-    dlq = commands.add_parser("dlq", help="inspect, replay and export the dead-letter queue")
+    from .messages import DeadLetterReason
+
+    dlq = commands.add_parser("dlq", help="inspect, replay, export and purge the dead-letter queue")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)
     for name, run, help_text in (
-        ("list", _dlq_list, "print the dead letters with their reasons"),
-        ("replay", _dlq_replay, "send every dead letter (or every exported one) back through the retry queue"),
+        ("list", _dlq_list, "print the dead letters with their reasons (or an export's, with --from)"),
+        ("replay", _dlq_replay, "send the dead letters (or exported ones) back through the retry queue"),
         ("export", _dlq_export, "write the dead letters to S3, beyond SQS's 14-day retention"),
+        ("purge", _dlq_purge, "delete dead letters for good, after exporting them to S3 (asks first)"),
     ):
         sub = dlq_commands.add_parser(name, help=help_text)
         sub.add_argument("--dlq-url", default="", help="dead-letter queue URL (default: RELAY_DLQ_URL or serve's)")
         sub.add_argument("--retry-queue-url", default="", help="retry queue URL (default: RELAY_RETRY_QUEUE_URL)")
         sub.add_argument("--state-file", default="", help=argparse.SUPPRESS)
         sub.set_defaults(run=_plain_errors(run))
+        if name != "export":
+            sub.add_argument(
+                "--partner", action="append", default=[], help="only this partner's letters (repeat; custom/<network>)"
+            )
+            sub.add_argument(
+                "--reason",
+                action="append",
+                default=[],
+                choices=[reason.value for reason in DeadLetterReason],
+                help="only letters dead-lettered for this reason (repeat)",
+            )
+            sub.add_argument(
+                "--id",
+                dest="ids",
+                action="append",
+                default=[],
+                metavar="ID",
+                help="only this letter: its message id (dlq list's first column) or its call's insert_id (repeat)",
+            )
         if name != "list":
             sub.add_argument(
                 "--bucket",
@@ -1151,25 +1400,32 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "replay":
             sub.add_argument("--dry-run", action="store_true", help="say what would be replayed, change nothing")
+        if name in ("list", "replay"):
             sub.add_argument(
                 "--from",
                 dest="source",
                 default="",
                 metavar="s3://BUCKET/PREFIX",
-                help="replay exported letters instead: one export, or every one under the prefix",
+                help=f"{name} exported letters instead: one export, or every one under the prefix",
             )
-        else:
+        if name != "replay":
             sub.add_argument(
                 "--json", action="store_true", help=f"print a JSON {'list' if name == 'list' else 'summary'}"
             )
-        if name == "export":
+        if name in ("export", "purge"):
             sub.add_argument(
                 "--to",
                 default="",
                 metavar="s3://BUCKET[/PREFIX]",
                 help="where to write (prefix: dead-letters; bucket: serve's archive bucket while serve runs here)",
             )
+        if name == "export":
             sub.add_argument("--delete", action="store_true", help="then remove the exported letters from the queue")
+        if name == "purge":
+            sub.add_argument("--yes", action="store_true", help="do not ask (scripts); default: type the count")
+            sub.add_argument(
+                "--no-export", action="store_true", help="delete without keeping a copy in S3 (the calls are lost)"
+            )
     return parser
 
 

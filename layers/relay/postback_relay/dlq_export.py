@@ -108,6 +108,12 @@ def export_keys(location: S3Location) -> list[str]:
 def read_export(location: S3Location) -> Iterator[DeadLetter | None]:
     """Each exported letter once (a letter in two exports has one SQS message id); None for a line
     that is not a dead letter."""
+    for _, letter in read_export_records(location):
+        yield letter
+
+
+def read_export_records(location: S3Location) -> Iterator[tuple[str | None, DeadLetter | None]]:
+    """`read_export` with each letter's SQS message id (None if the line has none)."""
     seen: set[str] = set()
     for key in export_keys(location):
         body = _s3().get_object(Bucket=location.bucket, Key=key)["Body"].read()
@@ -123,7 +129,7 @@ def read_export(location: S3Location) -> Iterator[DeadLetter | None]:
                 if message_id in seen:
                     continue
                 seen.add(message_id)
-            yield letter
+            yield message_id, letter
 
 
 def _parse_line(line: bytes) -> tuple[str | None, DeadLetter | None]:
