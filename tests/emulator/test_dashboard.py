@@ -1,4 +1,4 @@
-"""Dashboard REST API over stored data: response shapes (seed 004, reference §4), values, errors and limits."""
+"""Dashboard REST API over stored data: response shapes (docs/emulator.md), values, errors and limits."""
 
 from __future__ import annotations
 
@@ -293,7 +293,7 @@ def test_revenue_ltv(client: Client, ids: dict[str, int]) -> None:
     assert (arpu["r1d"], arppu["r1d"], paying["r1d"]) == (2.5, 5.0, 1)
 
 
-def test_revenue_day_is_seed_004s_ltv_by_cohort_date(client: Client, ids: dict[str, int]) -> None:
+def test_revenue_day_is_ltv_by_cohort_date(client: Client, ids: dict[str, int]) -> None:
     params = {"start": "20251118", "end": "20251119", "m": "2"}
     assert client.query("revenue/day", **params) == client.query("revenue/ltv", **params)
 

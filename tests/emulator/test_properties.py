@@ -1,4 +1,4 @@
-"""User-property operations: the table of reference §2, applied directly and through /identify."""
+"""User-property operations as Amplitude's Identify API describes them, applied directly and through /identify."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def test_identify_array_and_coupled_fields(client: Client) -> None:
     response = client.identify([{**first, "user_properties": {}}, {**second, "user_properties": {}}])
     assert response.status_code == 200
     (user,) = client.emu.store.users()
-    # Sending os_name alone nulls the other device fields; country alone nulls city (reference §2).
+    # Sending os_name alone nulls the other device fields; country alone nulls city (Identify API).
     assert user.device["os_name"] == "android"
     assert user.device["platform"] is None
     assert (user.device["country"], user.device["city"]) == ("Spain", None)

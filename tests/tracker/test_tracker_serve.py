@@ -1,5 +1,5 @@
 """The first-party tracker through `serve`: scripted click → install sequences for each waterfall
-outcome, the seed's response shapes, Amplitude intake, revenue events, open-redirect safety, and the
+outcome, the response shapes of docs/tracker.md, Amplitude intake, revenue events, open-redirect safety, and the
 `apps` command against the running stack."""
 
 from __future__ import annotations

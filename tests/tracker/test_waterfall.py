@@ -1,4 +1,4 @@
-"""The attribution waterfall (seed 002), pure: each rule and its confidence, with the clock driven."""
+"""The attribution waterfall (docs/tracker.md), pure: each rule and its confidence, with the clock driven."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What Amplitude accepts (guide 001, seed 003), enforced before anything is sent."""
+"""What Amplitude's Attribution and Identify APIs accept (docs/delivery.md), enforced before anything is sent."""
 
 from __future__ import annotations
 

@@ -91,7 +91,7 @@ def test_idfv_alone_is_enough_for_ios(sink: AmplitudeSink, session: requests.Ses
 
 
 def test_query_string_form_accepted(sink: AmplitudeSink, session: requests.Session) -> None:
-    # The guide's Android example puts both parameters in the query string of a POST.
+    # The Android example of Amplitude's Attribution API page puts both parameters in the query string of a POST.
     params = {"api_key": KEY, "event": json.dumps(android_event())}
     r = session.post(f"{sink.url}/attribution", params=params, timeout=5)
     assert (r.status_code, r.text) == (200, "success")

@@ -1,13 +1,13 @@
 """`postback-relay compare`: the relay in shadow mode beside a native integration, checked user by user.
 
-The archived postbacks of some days are re-mapped as `replay` does them, dry (the archived
-postback_id, erasures skipped), and for each person they concern Amplitude's Dashboard REST API
-(seed 004) is asked what the native integration already put there: its install event and its
-attribution user properties, under the same names the relay uses ("[AppsFlyer] campaign",
-"[adjust] network"). Each person is then matched (same media source / network and campaign; channel,
-ad set and ad where both sides have one), differing (naming the properties), or missing in
-Amplitude. Amplitude cannot list its users by name, so "missing in the relay" is a count: the users
-Amplitude counts with the partner's install event on those days, less the relay's install users it
+The archived postbacks of some days are re-mapped as `replay` does them, dry (the archived postback_id,
+erasures skipped), and for each person they concern Amplitude's Dashboard REST API
+(https://amplitude.com/docs/apis/analytics/dashboard-rest) is asked what the native integration already
+put there: its install event and its attribution user properties, under the same names the relay uses
+("[AppsFlyer] campaign", "[adjust] network"). Each person is then matched (same media source / network
+and campaign; channel, ad set and ad where both sides have one), differing (naming the properties), or
+missing in Amplitude. Amplitude cannot list its users by name, so "missing in the relay" is a count: the
+users Amplitude counts with the partner's install event on those days, less the relay's install users it
 found there.
 
 User lookups are Amplitude's scarcest budget (usersearch + useractivity: 360 an hour per project),

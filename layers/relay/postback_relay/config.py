@@ -59,7 +59,7 @@ class Settings(BaseModel):
     archive_bucket: str = Field(default="", alias="RELAY_ARCHIVE_BUCKET")
     archive_prefix: str = Field(default="raw", alias="RELAY_ARCHIVE_PREFIX")
 
-    # First-party tracker (seed 002).
+    # First-party tracker (docs/tracker.md).
     apps_table: str = Field(default="", alias="RELAY_APPS_TABLE")
     clicks_table: str = Field(default="", alias="RELAY_CLICKS_TABLE")
     installs_table: str = Field(default="", alias="RELAY_INSTALLS_TABLE")

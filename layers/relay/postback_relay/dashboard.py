@@ -1,5 +1,5 @@
-"""A small client of Amplitude's Dashboard REST API (seed 004): real Amplitude (US or EU) or the
-local emulator, HTTP Basic with the project's API key and secret key."""
+"""A small client of Amplitude's Dashboard REST API: real Amplitude (US or EU) or the local emulator, HTTP Basic
+with the project's API key and secret key (https://amplitude.com/docs/apis/analytics/dashboard-rest)."""
 
 from __future__ import annotations
 
@@ -61,8 +61,8 @@ class DashboardClient:
 
 
 # Amplitude's documented Dashboard limits (docs/emulator.md): a query's cost is days x conditions x the
-# chart type's cost; at most 1000 of it in flight (the emulator, like reference §4, reads that as per
-# 5 minutes) and 108,000 an hour.
+# chart type's cost; at most 1000 of it in flight (the emulator, like an earlier wording of Amplitude's page,
+# reads that as per 5 minutes) and 108,000 an hour.
 COST_PER_WINDOW = 1000
 COST_WINDOW_S = 300.0
 COST_PER_HOUR = 108_000

@@ -1,7 +1,7 @@
 """Our normalised postback to the Amplitude calls that carry it. Pure: no I/O, no clock.
 
 - Installs, reinstalls, re-engagements and re-attributions go to the Attribution API when the
-  device has an id Amplitude can match on (guide 001's per-platform rule).
+  device has an id Amplitude can match on (the Attribution API's per-platform rule, docs/delivery.md).
 - When the postback names the app's own user, an Identify sets the campaign on that user:
   first touch with `$setOnce` ("initial ..."), latest with `$set`. With a user id but no usable
   device id, the Identify alone carries the campaign.

@@ -1,8 +1,8 @@
 """One keep-alive HTTP session to Amplitude, and the classification of every answer.
 
-- `/attribution`: form fields `api_key` + `event` (one JSON object per request, guide 001).
-- `/identify`: form fields `api_key` + `identification` (seed 003).
-- `/2/httpapi`: JSON `{"api_key", "events": [...]}` (reference §3).
+- `/attribution`: form fields `api_key` + `event` (one JSON object per request, https://amplitude.com/docs/apis/analytics/attribution).
+- `/identify`: form fields `api_key` + `identification` (https://amplitude.com/docs/apis/analytics/identify).
+- `/2/httpapi`: JSON `{"api_key", "events": [...]}` (https://amplitude.com/docs/apis/analytics/http-v2).
 
 Each answer is delivered (2xx), retryable (429, 5xx, timeout, connection error; `Retry-After`
 honoured) or rejected (any other 4xx: resending the same request cannot succeed).

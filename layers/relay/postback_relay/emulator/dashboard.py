@@ -1,4 +1,6 @@
-"""The Dashboard REST API (`/api/2/…`, seed 004 and reference §4) computed over the emulator's stored events.
+"""The Dashboard REST API (`/api/2/…`) computed over the emulator's stored events.
+
+The API: https://amplitude.com/docs/apis/analytics/dashboard-rest; what the emulator implements: docs/emulator.md.
 
 `Dashboard.prepare` validates a request's parameters (400 on malformed `e`/`s` JSON, missing dates, …) and
 prices it with Amplitude's cost formula; the returned `Query.run` computes the answer. Charging happens in
@@ -20,7 +22,7 @@ from .store import AD_ID_KINDS, EventRow, Store, UserRow
 __all__ = ["BadQuery", "Dashboard", "Query"]
 
 _DAY_MS = 86_400_000
-# Built-in user properties of `s` / `g` (reference §4) → the event field holding them.
+# Built-in user properties of `s` / `g` (Amplitude's Dashboard REST API page) → the event field holding them.
 _BUILTIN_PROPERTIES = {
     "version": "app_version",
     "country": "country",
@@ -202,7 +204,7 @@ _REVENUE_PROPERTIES = {
     "$productId": "productId",
     "$revenueType": "revenueType",
 }
-# The event types standing for any revenue event (reference §4): verified/unverified receipts are not
+# The event types standing for any revenue event (Dashboard REST API page): verified/unverified receipts are not
 # modelled, so all three count every event with revenue.
 _REVENUE_EVENT_TYPES = frozenset({"revenue_amount", "verified_revenue", "unverified_revenue"})
 
@@ -341,7 +343,8 @@ class Dashboard:
             "useractivity": self._useractivity,
             "usersearch": self._usersearch,
             "revenue/ltv": self._ltv,
-            # Seed 004 documents /revenue/day as "Get Revenue LTV Data" for new users by cohort date:
+            # An OpenAPI description of the API (https://github.com/api-evangelist/amplitude) documents /revenue/day as
+            # "Get Revenue LTV Data" for new users by cohort date:
             # the same query as revenue/ltv, with its response shape.
             "revenue/day": self._ltv,
         }.get(path)
@@ -361,7 +364,7 @@ class Dashboard:
                 {
                     "value": name,
                     "display": name,
-                    "name": name,  # seed 004's field name; the docs' example uses value/display
+                    "name": name,  # that OpenAPI description's field name; Amplitude's example uses value/display
                     "totals": total,
                     "hidden": False,
                     "deleted": False,

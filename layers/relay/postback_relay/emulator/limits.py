@@ -1,5 +1,9 @@
-"""Amplitude's rate limits: the per-device/user events-per-second throttle of ingestion (reference §3) and the
-Dashboard REST API's concurrency, user-lookup and cost budgets (reference §4). Clock-injected, thread-safe."""
+"""Amplitude's rate limits: the per-device/user events-per-second throttle of ingestion and the Dashboard REST API's
+concurrency, user-lookup and cost budgets. Clock-injected, thread-safe.
+
+Sources: https://amplitude.com/docs/apis/analytics/http-v2#upload-limit and
+https://amplitude.com/docs/apis/analytics/dashboard-rest (rate limits); docs/emulator.md.
+"""
 
 from __future__ import annotations
 

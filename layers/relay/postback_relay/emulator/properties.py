@@ -1,4 +1,7 @@
-"""Amplitude's user-property operations ($set, $setOnce, $add, …) applied to a property dict (reference §2)."""
+"""Amplitude's user-property operations ($set, $setOnce, $add, …) applied to a property dict (Identify API).
+
+The operations and their semantics: https://amplitude.com/docs/apis/analytics/identify and docs/emulator.md.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""Named switches for what Amplitude does not document (the [U] items of the reference, §6.6).
+"""Named switches for what Amplitude does not document ([U] below; [D]: documented by Amplitude).
+
+The table of them: docs/emulator.md#settings-for-what-amplitude-does-not-document.
 
 Each field is a guess made explicit: the default is the emulator's best reading of the docs, and a test
 or a developer who knows better can change it without touching code.
@@ -31,7 +33,7 @@ DEFAULT_OPERATION_ORDER: tuple[str, ...] = (
 class EmulatorSettings:
     """Behaviour of the emulator where Amplitude's documentation is silent or contradictory."""
 
-    # --- Attribution API (reference §1)
+    # --- Attribution API (https://amplitude.com/docs/apis/analytics/attribution)
     accept_json_attribution: bool = False
     """Accept `Content-Type: application/json` bodies on /attribution (never documented) [U]."""
     accept_json_identify: bool = False
@@ -48,7 +50,7 @@ class EmulatorSettings:
     throttle_attribution: bool = False
     """Count /attribution requests in the per-device throttle (no limit is documented for it) [U]."""
 
-    # --- Identify / user properties (reference §2)
+    # --- Identify / user properties (https://amplitude.com/docs/apis/analytics/identify)
     operation_order: tuple[str, ...] = DEFAULT_OPERATION_ORDER
     """Order of application when one identification uses several operators [U]."""
     add_to_non_numeric: Literal["ignore", "replace"] = "ignore"
@@ -58,20 +60,20 @@ class EmulatorSettings:
     reject_mixed_httpapi_user_properties: bool = True
     """HTTP V2 `user_properties` mixing operators and plain keys → 400 like Identify (status [U])."""
 
-    # --- HTTP V2 (reference §3)
+    # --- HTTP V2 (https://amplitude.com/docs/apis/analytics/http-v2)
     insert_id_dedup_days: float = 7.0
     """How long an `insert_id` is remembered [D: 7 days]."""
     dedup_scope: Literal["device", "insert_id"] = "device"
     """`device`: dedup key is (device_id or user_id, insert_id), the current wording; `insert_id`: the id alone,
     the older / Batch wording [D, two versions]."""
 
-    # --- Throttling (reference §3, §6.4)
+    # --- Throttling (https://amplitude.com/docs/apis/analytics/http-v2#upload-limit; docs/emulator.md)
     eps_threshold: int = 30
     """Events per second per device_id and per user_id, averaged over `throttle_window_s` [D: 30; older docs 10]."""
     throttle_window_s: float = 30.0
     """The averaging window of the events-per-second limit [D for Batch: 30 s]."""
 
-    # --- Dashboard REST API (reference §4, §6.5)
+    # --- Dashboard REST API (https://amplitude.com/docs/apis/analytics/dashboard-rest; docs/emulator.md)
     max_concurrent_queries: int = 5
     """Concurrent Dashboard requests per project [D]."""
     user_lookups_per_hour: int = 360

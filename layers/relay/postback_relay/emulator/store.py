@@ -19,9 +19,9 @@ from .settings import EmulatorSettings
 
 __all__ = ["AD_ID_KINDS", "EventRow", "HeldRow", "Store", "UserRow"]
 
-# Identifiers an attribution event can be matched on (reference §1).
+# Identifiers an attribution event can be matched on (https://amplitude.com/docs/apis/analytics/attribution).
 AD_ID_KINDS = ("idfa", "idfv", "adid", "android_app_set_id")
-# Fields Identify resets together unless sent together (reference §2: coupled fields).
+# Fields Identify resets together unless sent together (https://amplitude.com/docs/apis/analytics/identify).
 _DEVICE_FIELDS = ("platform", "os_name", "os_version", "device_brand", "device_manufacturer", "device_model", "carrier")
 _LOCATION_FIELDS = ("country", "region", "city", "dma")
 _OTHER_FIELDS = ("app_version", "language", "start_version", "paying", "location_lat", "location_lng")
@@ -120,7 +120,7 @@ class HeldRow:
 
 
 def _revenue(event: dict[str, Any]) -> float | None:
-    """price x quantity wins over revenue when price is sent (reference §3)."""
+    """price x quantity wins over revenue when price is sent (HTTP V2 API)."""
     price = event.get("price")
     if isinstance(price, (int, float)) and not isinstance(price, bool):
         quantity = event.get("quantity", 1)

@@ -1,10 +1,11 @@
 """A strict, local stand-in for Amplitude's ingestion API on a real loopback HTTP server.
 
 Serves `POST /attribution`, `GET|POST /identify` and `POST /2/httpapi` with the validation rules of
-Amplitude's Attribution guide and the reference notes (docs/…/amplitude.md §1-3, §6). It is deliberately
-written with the standard library only and *without* the relay's pydantic models: the checks are an
-independent reading of the guide, so a relay mistake (wrong encoding, seconds instead of ms, an all-zero
-IDFA, an unreplaced `{macro}`) shows up as a 400 here instead of being silently mirrored.
+Amplitude's pages (https://amplitude.com/docs/apis/analytics/attribution, .../identify, .../http-v2) and
+docs/emulator.md. It is deliberately written with the standard library only and *without* the relay's
+pydantic models: the checks are an independent reading of those pages, so a relay mistake (wrong encoding,
+seconds instead of ms, an all-zero IDFA, an unreplaced `{macro}`) shows up as a 400 here instead of being
+silently mirrored.
 
 Used by `postback-relay serve` (the local Amplitude when AMPLITUDE_API_URL is unset) and by the
 integration / chaos tests, which inject 429 / 5xx / dropped connections through a `FaultPlan`.
@@ -51,7 +52,7 @@ _DEFAULT_RANDOM_KINDS: tuple[str, ...] = ("429", "429-retry-after", "500", "503"
 _ZERO_UUID = "00000000-0000-0000-0000-000000000000"
 _ID_FIELDS = ("user_id", "device_id", "idfa", "idfv", "adid", "android_id", "android_app_set_id")
 
-# HTTP V2: ids Amplitude always refuses (reference §3), compared case-insensitively.
+# HTTP V2: ids Amplitude always refuses, compared case-insensitively (https://amplitude.com/docs/apis/analytics/http-v2).
 _HTTPAPI_BLOCKED_IDS = frozenset(
     {"anonymous", "nil", "none", "null", "n/a", "na", "undefined", "unknown", '""', _ZERO_UUID, "{}"}
     | {"lmy47d", "0", "-1"}
@@ -643,7 +644,7 @@ def _multipart_pairs(content_type: str, body: bytes) -> list[tuple[str, str]]:
 
 
 def _attribution_problem(event: dict[str, Any], platform_case_insensitive: bool) -> str | None:
-    """The guide's rules for one attribution event; None when acceptable."""
+    """The Attribution API page's rules for one attribution event; None when acceptable."""
     event_type = event.get("event_type")
     if not isinstance(event_type, str) or not event_type.strip():
         return "event_type must be a non-empty string"
@@ -749,7 +750,7 @@ def _httpapi_event_problems(event: dict[str, Any], min_id_length: int) -> list[t
 class AmplitudeSink:
     """A strict local Amplitude ingestion API. Use as a context manager or start()/stop()."""
 
-    # Limits from the HTTP V2 reference (class attributes so a test can lower them on an instance).
+    # Limits from Amplitude's HTTP V2 page (class attributes so a test can lower them on an instance).
     max_httpapi_events = 2000
     max_httpapi_bytes = 1024 * 1024
     # How long a "slow" fault holds a request before dropping it: past the relay's timeouts.
@@ -768,8 +769,8 @@ class AmplitudeSink:
     ) -> None:
         """
         accept_json_attribution / accept_json_identify: a JSON body is undocumented for these endpoints
-        (reference [U]); off by default so the relay is held to form fields.
-        platform_case_insensitive: the guide says "ios" or "android"; real Amplitude may be lenient [U],
+        ([U]: unconfirmed); off by default so the relay is held to form fields.
+        platform_case_insensitive: Amplitude's page says "ios" or "android"; real Amplitude may be lenient [U],
         but the relay sends lower-case, so anything else is a bug by default.
         """
         self.api_key = api_key

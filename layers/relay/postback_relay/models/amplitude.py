@@ -1,14 +1,16 @@
 """What Amplitude accepts, as pydantic models.
 
-Sources: seed 000 (Attribution OpenAPI), seed 001 (its guide, which wins where they differ),
-seed 003 (Identify OpenAPI) and `shared/reference/amplitude.md` for HTTP V2.
+Sources: Amplitude's Attribution API (https://amplitude.com/docs/apis/analytics/attribution),
+Identify API (https://amplitude.com/docs/apis/analytics/identify) and
+HTTP V2 API (https://amplitude.com/docs/apis/analytics/http-v2).
 
-Where the seeds disagree we follow the guide (001):
-- 000 shows a JSON request body for /attribution; the guide and every real sender use form fields
+Where a generated OpenAPI description of the Attribution API (https://github.com/api-evangelist/amplitude)
+disagrees, we follow Amplitude's page (docs/delivery.md):
+- the OpenAPI shows a JSON request body for /attribution; the page and every real sender use form fields
   `api_key` + `event` (a JSON string), one event per request. We send form fields.
-- 000 makes `platform` optional free text ("iOS or Android"); the guide requires "ios" or "android"
-  and, per platform, an advertising or vendor id. The model enforces the guide.
-- 000 documents `user_id`/`device_id`/`event_properties` on attribution events; the guide does not
+- the OpenAPI makes `platform` optional free text ("iOS or Android"); the page requires "ios" or "android"
+  and, per platform, an advertising or vendor id. The model enforces the page.
+- the OpenAPI documents `user_id`/`device_id`/`event_properties` on attribution events; the page does not
   (their effect is unconfirmed). We never rely on them: the user id travels by Identify.
 """
 
@@ -46,7 +48,7 @@ class _DeviceFields(_AmplitudeModel):
 
 
 class AttributionEvent(_DeviceFields):
-    """One event for `POST /attribution` (guide 001)."""
+    """One event for `POST /attribution` (https://amplitude.com/docs/apis/analytics/attribution)."""
 
     event_type: str = Field(min_length=1)
     platform: Platform
@@ -70,7 +72,7 @@ class AttributionEvent(_DeviceFields):
 
 
 class UserPropertyOperations(_AmplitudeModel):
-    """Identify `user_properties` using operators (seed 003 and the reference's full list)."""
+    """Identify `user_properties` using operators: Amplitude's Identify API, and `$clearAll` as the SDKs send it."""
 
     set: dict[str, Any] | None = Field(default=None, alias="$set")
     set_once: dict[str, Any] | None = Field(default=None, alias="$setOnce")
@@ -91,7 +93,7 @@ class UserPropertyOperations(_AmplitudeModel):
 
 
 class Identification(_AmplitudeModel):
-    """One identification for `POST /identify` (seed 003)."""
+    """One identification for `POST /identify` (https://amplitude.com/docs/apis/analytics/identify)."""
 
     user_id: str | None = Field(default=None, min_length=1)
     device_id: str | None = Field(default=None, min_length=1)
@@ -113,7 +115,7 @@ class Identification(_AmplitudeModel):
 
 
 class HttpApiEvent(_DeviceFields):
-    """One event for `POST /2/httpapi` (reference §3), used for in-app events with revenue."""
+    """One event for `POST /2/httpapi` (the HTTP V2 API), used for in-app events with revenue."""
 
     event_type: str = Field(min_length=1)
     user_id: str | None = None

@@ -50,7 +50,7 @@ class DeviceIds(_Frozen):
     android_id: str | None = Field(default=None, pattern=ANDROID_ID)
 
     def usable_for(self, platform: Literal["ios", "android"] | None) -> bool:
-        """Whether Amplitude's Attribution API can match this device (guide 001's per-platform rule)."""
+        """Whether Amplitude's Attribution API can match this device (its per-platform rule, docs/delivery.md)."""
         if platform == "ios":
             return bool(self.idfa or self.idfv)
         if platform == "android":

@@ -4,9 +4,10 @@ Adjust calls a URL template of ours with its `{placeholders}` substituted (GET; 
 may POST the same keys as a form). The query keys are whatever the template says, so we publish
 `QUERY_TEMPLATE`: each key is the placeholder's own name (`gps_adid={gps_adid}`). A placeholder
 Adjust has no data for is dropped or left empty; one it does not know may arrive literally
-(`{idfa}`): both count as absent. See shared/reference/partners.md section 2. Pure: no I/O, no clock.
+(`{idfa}`): both count as absent. See docs/partners.md#adjust and
+https://help.adjust.com/en/article/server-callbacks. Pure: no I/O, no clock.
 
-Decisions (documented in docs/partners/adjust.md):
+Decisions (documented in docs/partners.md#adjust):
 - Amplitude `adid` is Google's advertising id, Adjust's `{gps_adid}`. Adjust's own `{adid}` is a
   32-hex Adjust device id that Amplitude cannot match on: it is never read.
 - Adjust "reattribution" (a lapsed user won back by a new campaign; Adjust switches the user's

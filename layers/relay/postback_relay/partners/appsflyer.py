@@ -3,7 +3,8 @@
 AppsFlyer sends one flat object per conversion: a JSON body on POST, or the same field names as
 query-string parameters on GET (then every value is a string: "true", "null", "9.99", ...).
 Many keys arrive present but null, so every read goes through the shared id/text hygiene.
-See docs in shared/reference/partners.md section 1. Pure: no I/O, no clock.
+See docs/partners.md#appsflyer and https://support.appsflyer.com/hc/en-us/articles/207034356 (Push API).
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations

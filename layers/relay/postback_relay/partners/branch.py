@@ -10,7 +10,7 @@ then the query keys are the dotted paths of the JSON body, every value a string,
 Branch has no value for is "" (or, in a template Branch did not render, the literal `${(x)!}`).
 We un-flatten dotted keys first, so both flavours go through one parser.
 
-See shared/reference/partners.md section 3. Pure: no I/O, no clock.
+See docs/partners.md#branch and https://help.branch.io/using-branch/docs/webhooks. Pure: no I/O, no clock.
 """
 
 from __future__ import annotations

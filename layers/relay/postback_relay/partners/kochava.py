@@ -9,7 +9,8 @@ Macro names: Kochava's support page hides them in its crawl; the meanings are co
 the spellings come from integrations that use them [O] (`event_name`, `event_value`, `idfa`,
 `adid` = the GAID, unlike Adjust's `adid`!, `android_id`, `kochava_device_id`, `network_name`,
 `site_id`, `creative_id`, `country`, `currency`). Marked [U] below: names not confirmed anywhere.
-See shared/reference/partners.md section 4. Pure: no I/O, no clock.
+See docs/partners.md#kochava and https://support.kochava.com/campaign-management/create-a-custom-postback/.
+Pure: no I/O, no clock.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ integer in another: seconds, milliseconds or a UTC datetime string all accepted)
 
 Everything else is [U] (unconfirmed, from Singular's postback macros and export-log field names):
 each concept is read from the plain name first, then the `tracker_*` log name, so either spelling
-works. Check these against a live postback. See shared/reference/partners.md section 5.
-Pure: no I/O, no clock.
+works. Check these against a live postback. See docs/partners.md#singular and
+https://support.singular.net/hc/en-us/articles/360038040791 (Internal BI postbacks). Pure: no I/O, no clock.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 Tenjin calls a URL of ours (GET) with `{{double_brace}}` macros substituted in the query string.
 The keys are whatever the callback URL says, so we publish `QUERY_TEMPLATE` (each key the macro's
 own name). A macro Tenjin could not fill may arrive literally (`{{advertising_id}}`) or empty:
-both count as absent. See shared/reference/partners.md section 6. Pure: no I/O, no clock.
+both count as absent. See docs/partners.md#tenjin and https://docs.tenjin.com/docs/callback-macros.
+Pure: no I/O, no clock.
 
-Decisions (documented in docs/partners/tenjin.md):
+Decisions (documented in docs/partners.md#tenjin):
 - Tenjin has no macro naming the callback type, and one callback is configured per event in its
   dashboard. The user adds a literal `event_type=install` (install callback), `event_type=event`
   (custom event callbacks, optionally with a literal `event_name=<name>`) or

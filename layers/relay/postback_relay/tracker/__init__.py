@@ -1,1 +1,1 @@
-"""First-party attribution (seed 002): click tracking, install matching, in-app events."""
+"""First-party attribution (docs/tracker.md): click tracking, install matching, in-app events."""

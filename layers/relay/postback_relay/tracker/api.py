@@ -1,4 +1,4 @@
-"""The tracker's HTTP routes (seed 002), at /v1/... and /api/v1/... alike so existing SDKs work."""
+"""The tracker's HTTP routes (docs/tracker.md), at /v1/... and /api/v1/... alike so existing SDKs work."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The first-party tracker's payloads, compatible with seed 002 so its SDK calls work unchanged."""
+"""The first-party tracker's payloads, compatible with the tracker API in docs/tracker.md so its SDK calls
+work unchanged."""
 
 from __future__ import annotations
 
@@ -45,7 +46,7 @@ class Click(BaseModel):
 
 
 class InstallRequest(BaseModel):
-    """POST /v1/installs body (seed 002); `user_id` is our optional addition for the Identify."""
+    """POST /v1/installs body (docs/tracker.md); `user_id` is our optional addition for the Identify."""
 
     model_config = ConfigDict(extra="ignore", str_max_length=MAX_STRING)
 
@@ -63,7 +64,7 @@ class InstallRequest(BaseModel):
 
 
 class Attribution(BaseModel):
-    """The seed's 201 `data`: how the install was attributed."""
+    """The 201 answer's `data`: how the install was attributed."""
 
     match_type: MatchType = Field(serialization_alias="matchType")
     confidence: int | None = None
@@ -102,7 +103,7 @@ class TrackedEvent(BaseModel):
 
 
 class EventsRequest(BaseModel):
-    """POST /v1/events body (seed 002)."""
+    """POST /v1/events body (docs/tracker.md)."""
 
     model_config = ConfigDict(extra="ignore", str_max_length=MAX_STRING)
 

@@ -327,7 +327,7 @@ def _batch_key(events: list[dict[str, Any]]) -> str:
 
 
 def _revenue(properties: Mapping[str, Any]) -> tuple[Decimal, str] | None:
-    """Seed 002: events with properties.amount and properties.currency are revenue."""
+    """Events with properties.amount and properties.currency are revenue (docs/tracker.md)."""
     amount, currency = properties.get("amount"), clean_text(properties.get("currency"))
     if amount is None or currency is None or isinstance(amount, bool):
         return None

@@ -1,4 +1,4 @@
-"""The attribution waterfall (seed 002), pure: install referrer → device id → fingerprint → organic.
+"""The attribution waterfall (docs/tracker.md), pure: install referrer → device id → fingerprint → organic.
 
 Last touch wins within the 7-day window. Confidence: install referrer 100; device id 100 within a
 day of the click, falling to 95 at seven days; fingerprint 80 within an hour, falling to 60 at a
