@@ -24,10 +24,10 @@ from .errors import InternalError, NotFound, RelayError
 from .inbound import authenticate, check_source, read_postback
 from .observability import count, flush_metrics, logger, traced
 from .partners import PartnerAdapter
+from .partners.registry import CUSTOM_ROUTE_PREFIX
 from .runtime import get_archive, get_delivery, get_idempotency
 from .secrets import network_tokens, partner_tokens
 
-CUSTOM_ROUTE_PREFIX = "/v1/postbacks/custom"
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 # Leave the Lambda this much time to answer after the immediate attempt.
 _ANSWER_MARGIN_MS = 300

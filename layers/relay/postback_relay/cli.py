@@ -736,10 +736,10 @@ def _try(args: argparse.Namespace) -> int:
 
     from .amplitude.client import PATHS, encode
     from .config import get_settings
+    from .core import plan
     from .errors import InternalError, RelayError
     from .inbound import read_postback
-    from .mapping import to_amplitude_calls
-    from .partners.registry import WrongPartner, a_partner, canonical_name, check_format, find_partner
+    from .partners.registry import WrongPartner, a_partner, canonical_name, find_partner
 
     try:
         adapter = find_partner(args.partner)
@@ -754,10 +754,8 @@ def _try(args: argparse.Namespace) -> int:
     settings = get_settings()
     try:
         raw = read_postback(event, settings.max_body_bytes)
-        check_format(adapter, raw)
-        calls = to_amplitude_calls(adapter.parse(raw), adapter.convention)
         requests_out = []
-        for call in calls:
+        for call in plan(adapter, raw).calls:  # as the route plans it, format check included
             form, body = encode(call, "<AMPLITUDE_API_KEY>")
             request: dict[str, Any] = {
                 "method": "POST",
@@ -798,8 +796,7 @@ def _replay(args: argparse.Namespace) -> int:
     from urllib.parse import urlsplit
 
     from .archive import Archive
-    from .errors import RelayError
-    from .mapping import to_amplitude_calls
+    from .core import replan
     from .partners.registry import find_partner
     from .privacy import carried_hashes, postback_hash, postback_ids
 
@@ -839,14 +836,10 @@ def _replay(args: argparse.Namespace) -> int:
             # Attribution API does not de-duplicate, so sending it again would count it twice).
             totals["live_skipped"] += 1
             continue
-        postback, calls, refusal = None, [], None
-        try:
-            postback = adapter.parse(item.raw)
-            # The archived postback_id, not one hashed anew: the same insert_ids as the first time
-            # whatever the adapter (or the archive's hashing of IP and user agent) changed since.
-            calls = to_amplitude_calls(postback, adapter.convention, item.postback_id)
-        except RelayError as error:
-            refusal = error
+        # The archived postback_id, not one hashed anew: the same insert_ids as the first time. No
+        # format check: these were accepted once, and a replay must not start refusing them.
+        replanned = replan(adapter, item.raw, item.postback_id)
+        postback, calls, refusal = replanned.postback, replanned.calls, replanned.refusal
         if len(erasures):
             # Before anything is printed or sent: the person may have been forgotten since.
             found = carried_hashes(erasures.key, item.raw, postback_ids(postback) if postback else ())
@@ -993,7 +986,9 @@ def _forget(args: argparse.Namespace) -> int:
     if since and until and since > until:
         print("error: --since is after --until", file=sys.stderr)
         return 2
-    partners = tuple(dict.fromkeys(name.removeprefix("custom/") for name in args.partner))
+    from .partners.registry import CUSTOM_PREFIX
+
+    partners = tuple(dict.fromkeys(name.removeprefix(CUSTOM_PREFIX) for name in args.partner))
     stores, key = _forget_stores(args)
     person = Person(kind, value, key)
     report = Forget(person, stores, Window(partners, since, until), dry_run=args.dry_run, workers=args.workers).run()

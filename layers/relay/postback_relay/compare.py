@@ -27,10 +27,11 @@ from functools import partial
 from typing import Any, Literal
 
 from .archive import Archive, ArchivedPostback
+from .core import replan
 from .dashboard import DashboardClient, DashboardError
 from .erasures import Erasures
-from .errors import RelayError
-from .mapping import AmplitudeCall, _device_id, to_amplitude_calls
+from .mapping import _device_id
+from .models.amplitude import AmplitudeCall
 from .models.postback import Kind, Postback
 from .partners import PartnerAdapter
 from .privacy import carried_hashes, postback_hash, postback_ids
@@ -123,12 +124,9 @@ def remapped(
     for item in archive.read(adapter.name, since, until):
         tally.postbacks += 1
         tally.shadowed += item.shadowed
-        postback, calls = None, []
-        try:
-            postback = adapter.parse(item.raw)
-            calls = to_amplitude_calls(postback, adapter.convention, item.postback_id)
-        except RelayError:
-            calls = []  # refused now as it would be at the route (or by replay): undeliverable
+        # Refused now as replay would refuse it (no format check: see `replan`): undeliverable.
+        replanned = replan(adapter, item.raw, item.postback_id)
+        postback, calls = replanned.postback, replanned.calls
         if erasures is not None and len(erasures):
             found = carried_hashes(erasures.key, item.raw, postback_ids(postback) if postback else ())
             found.add(postback_hash(erasures.key, item.postback_id))

@@ -13,6 +13,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+# Defined with the other errors; imported from here by much of the package and its tests.
+from .errors import ConfigurationError as ConfigurationError
+
 AMPLITUDE_BASE_URLS = {"us": "https://api2.amplitude.com", "eu": "https://api.eu.amplitude.com"}
 
 
@@ -91,10 +94,6 @@ class Settings(BaseModel):
     @property
     def amplitude_base_url(self) -> str:
         return (self.amplitude_api_url or AMPLITUDE_BASE_URLS[self.amplitude_region]).rstrip("/")
-
-
-class ConfigurationError(RuntimeError):
-    """The deployment is misconfigured; the message says which variable."""
 
 
 @lru_cache(maxsize=1)

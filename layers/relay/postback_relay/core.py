@@ -12,12 +12,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .archive import Archive, ArchivedPostback
 from .aws import error_code
-from .config import ConfigurationError
 from .delivery import Delivery, Settled, Status
+from .errors import ConfigurationError, RelayError
 from .idempotency import Idempotency, NoIdempotency
-from .mapping import Endpoint, to_amplitude_calls
+from .mapping import to_amplitude_calls
+from .models.amplitude import AmplitudeCall, Endpoint
+from .models.postback import Postback
 from .observability import count, logger
-from .partners import PartnerAdapter, RawPostback
+from .partners import Convention, PartnerAdapter, RawPostback
 from .partners.registry import check_format
 from .privacy import archive_hash_key, pseudonymise
 
@@ -47,6 +49,63 @@ class ErrorAnswer(BaseModel):
 
 
 @dataclass(frozen=True)
+class Plan:
+    """One postback, parsed and mapped: what the route, `try`, `replay`, `compare` and the tracker
+    act on. `postback_id` is its stable key (a resend has the same one); every insert_id derives
+    from it."""
+
+    postback: Postback
+    postback_id: str
+    calls: list[AmplitudeCall]
+
+
+def plan(adapter: PartnerAdapter, raw: RawPostback) -> Plan:
+    """Format check, parse, key and map one raw postback, as the partner route and `try` do. Pure.
+    Raises RelayError for bad input: WrongPartner (400) for another partner's body, the adapter's
+    own 400s, Undeliverable (422). Archived postbacks go through `replan` instead."""
+    # Another partner's body would map to a wrong event under this partner's name: 400 instead.
+    check_format(adapter, raw)
+    return plan_postback(adapter.parse(raw), adapter.convention)
+
+
+def plan_postback(postback: Postback, convention: Convention, postback_id: str | None = None) -> Plan:
+    """`plan` for a postback already normalised (the tracker builds its own); raises Undeliverable.
+
+    `postback_id`: an archived postback's key, kept rather than hashed anew, so a replay makes the
+    first insert_ids whatever the adapter (or the archive's hashing of IP and user agent) changed
+    since; None: `postback.dedup_key()`."""
+    key = postback_id or postback.dedup_key()
+    return Plan(postback, key, to_amplitude_calls(postback, convention, key))
+
+
+@dataclass(frozen=True)
+class Replanned:
+    """An archived postback mapped again: `postback` is None when it no longer parses; `refusal`
+    is set when it is refused now (and `calls` is empty)."""
+
+    postback: Postback | None
+    calls: list[AmplitudeCall]
+    refusal: RelayError | None
+
+
+def replan(adapter: PartnerAdapter, raw: RawPostback, postback_id: str) -> Replanned:
+    """`plan` for an archived postback (`replay`, `compare`), which never raises RelayError.
+
+    No format check: archived postbacks were accepted once (some before the check, or before a
+    partner's signature keys grew), and replaying them must not start refusing them. The parsed
+    postback is kept even when the mapping refuses it: the erasure check reads its ids.
+    """
+    try:
+        postback = adapter.parse(raw)
+    except RelayError as refusal:
+        return Replanned(None, [], refusal)
+    try:
+        return Replanned(postback, plan_postback(postback, adapter.convention, postback_id).calls, None)
+    except RelayError as refusal:
+        return Replanned(postback, [], refusal)
+
+
+@dataclass(frozen=True)
 class Accepted:
     postback_id: str
     settled: Sequence[Settled]
@@ -67,18 +126,16 @@ class Accepted:
         return 200 if self.status is Status.DELIVERED else 202
 
     def body(self) -> dict[str, Any]:
-        return {
-            "status": self.status.value,
-            "postback_id": self.postback_id,
-            "requests": [
-                {
-                    "endpoint": item.call.endpoint,
-                    "status": item.status.value,
-                    "insert_id": item.call.insert_id,
-                }
+        # Built from the model the OpenAPI document shows, so the answer and its description agree.
+        answer = PostbackAnswer(
+            status=self.status,
+            postback_id=self.postback_id,
+            requests=[
+                RequestOutcome(endpoint=item.call.endpoint, status=item.status, insert_id=item.call.insert_id)
                 for item in self.settled
             ],
-        }
+        )
+        return answer.model_dump(mode="json")
 
 
 def accept_postback(
@@ -102,11 +159,8 @@ def accept_postback(
     (so a postback is never sent by a resend after shadow mode archived it for a replay). Raises
     RelayError for bad input.
     """
-    # Another partner's body would map to a wrong event under this partner's name: 400 instead.
-    check_format(adapter, raw)
-    postback = adapter.parse(raw)
-    postback_id = postback.dedup_key()
-    calls = to_amplitude_calls(postback, adapter.convention, postback_id)
+    planned = plan(adapter, raw)
+    postback, postback_id, calls = planned.postback, planned.postback_id, planned.calls
     shadow = delivery.settings.shadow
 
     def deliver_once() -> dict[str, Any]:

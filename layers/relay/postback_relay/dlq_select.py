@@ -12,8 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .messages import DeadLetter, DeadLetterReason
-
-CUSTOM_PREFIX = "custom/"
+from .partners.registry import CUSTOM_PREFIX
 
 
 @dataclass(frozen=True)

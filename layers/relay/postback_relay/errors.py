@@ -1,8 +1,13 @@
-"""Errors a partner can be told about: each carries the HTTP status and a message naming the problem."""
+"""The relay's errors: those a partner can be told about (RelayError: each carries the HTTP status
+and a message naming the problem), and a misconfigured deployment (ConfigurationError)."""
 
 from __future__ import annotations
 
 from typing import Any
+
+
+class ConfigurationError(RuntimeError):
+    """The deployment is misconfigured; the message says which variable."""
 
 
 class RelayError(Exception):

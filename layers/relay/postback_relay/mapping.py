@@ -13,32 +13,23 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import Any
 
 from .errors import Undeliverable
-from .models.amplitude import AttributionEvent, HttpApiEvent, Identification, UserPropertyOperations
+from .models.amplitude import (
+    AmplitudeCall,
+    AttributionEvent,
+    Endpoint,
+    HttpApiEvent,
+    Identification,
+    UserPropertyOperations,
+)
 from .models.postback import Kind, Postback
 from .partners import Convention
 
-# "httpapi_batch": several HTTP V2 events in one request (payload {"events": [...]}), each with its insert_id.
-Endpoint = Literal["attribution", "identify", "httpapi", "httpapi_batch"]
-
-
-class AmplitudeCall(BaseModel):
-    """One request to Amplitude, as queued and retried: the endpoint and the wire JSON object.
-
-    `insert_id` is stable per postback and endpoint, so a resend maps to the same id.
-    """
-
-    model_config = ConfigDict(frozen=True)
-
-    endpoint: Endpoint
-    insert_id: str = Field(min_length=1)
-    payload: dict[str, Any]
-    # Which Amplitude project: the SSM parameter / secret of its key; None = the relay's own key.
-    api_key_ref: str | None = None
+# The call type lives with the other Amplitude models (the client needs it, not the mapping);
+# named here too for the modules and tests that import it from the mapping.
+__all__ = ["AmplitudeCall", "Endpoint", "campaign_properties", "to_amplitude_calls"]
 
 
 def _campaign_values(postback: Postback) -> dict[str, Any]:

@@ -22,9 +22,8 @@ from urllib.parse import urlencode
 import certifi
 import urllib3
 
-from postback_relay.config import ConfigurationError
-from postback_relay.errors import DependencyUnavailable
-from postback_relay.mapping import AmplitudeCall
+from postback_relay.errors import ConfigurationError, DependencyUnavailable
+from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.observability import http_call
 
 PATHS = {"attribution": "/attribution", "identify": "/identify", "httpapi": "/2/httpapi", "httpapi_batch": "/2/httpapi"}

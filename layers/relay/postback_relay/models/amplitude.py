@@ -147,3 +147,22 @@ class HttpApiEvent(_DeviceFields):
 class HttpApiRequest(_AmplitudeModel):
     api_key: str = Field(min_length=1)
     events: list[HttpApiEvent] = Field(min_length=1, max_length=2000)
+
+
+# "httpapi_batch": several HTTP V2 events in one request (payload {"events": [...]}), each with its insert_id.
+Endpoint = Literal["attribution", "identify", "httpapi", "httpapi_batch"]
+
+
+class AmplitudeCall(BaseModel):
+    """One request to Amplitude, as queued and retried: the endpoint and the wire JSON object.
+
+    `insert_id` is stable per postback and endpoint, so a resend maps to the same id.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: Endpoint
+    insert_id: str = Field(min_length=1)
+    payload: dict[str, Any]
+    # Which Amplitude project: the SSM parameter / secret of its key; None = the relay's own key.
+    api_key_ref: str | None = None

@@ -40,12 +40,13 @@ from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback, Reven
 from ..timeparse import to_epoch_ms
 from . import Convention, PartnerAdapter, RawPostback
 from .fields import MAX_EVENT_NAME, MAX_TEXT, MAX_TIMESTAMP_TEXT, finite_amount, flag, infer_platform, revenue
+from .registry import CUSTOM_ROUTE_PREFIX
 
 NETWORKS_DIR = Path(__file__).resolve().parent.parent / "networks"
 """The mapping files shipped in the Lambda layer (postback_relay/networks/*.yaml)."""
 
 NETWORKS_DIR_ENV = "RELAY_NETWORKS_DIR"
-ROUTE_PREFIX = "/v1/postbacks/custom"
+ROUTE_PREFIX = CUSTOM_ROUTE_PREFIX
 
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 _NAME = re.compile(NAME_PATTERN)
@@ -879,7 +880,7 @@ def read_mapping(path: str | os.PathLike[str]) -> NetworkMapping:
     if mapping.name != file.stem:
         raise MappingError(
             f"{file}: name: {mapping.name!r} does not match the file name {file.name!r} "
-            f"(the route /v1/postbacks/custom/<name> finds the file by name)"
+            f"(the route {ROUTE_PREFIX}/<name> finds the file by name)"
         )
     return mapping
 

@@ -16,7 +16,10 @@ from typing import Any
 from ..errors import BadRequest
 from . import PartnerAdapter
 
+# How the CLI, DLQ filters and `forget` name a mapping-file network (`custom/<name>`), and its
+# route: the same word under the partners' /v1/postbacks. Defined once, here.
 CUSTOM_PREFIX = "custom/"
+CUSTOM_ROUTE_PREFIX = f"{PartnerAdapter.route_prefix}/{CUSTOM_PREFIX.rstrip('/')}"
 
 # Top-level keys only one partner sends (its own vocabulary; tests/fixtures and shared field
 # lists checked): generic names such as idfa, platform, campaign_name or network_name, which

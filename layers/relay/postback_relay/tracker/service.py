@@ -20,10 +20,11 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..archive import Archive, ArchivedPostback
+from ..core import plan_postback
 from ..delivery import Delivery
 from ..errors import BadRequest, Unauthorized
 from ..ids import clean_gaid, clean_idfa, clean_text, clean_user_id
-from ..mapping import AmplitudeCall, campaign_properties, to_amplitude_calls
+from ..mapping import AmplitudeCall, campaign_properties
 from ..models.amplitude import HttpApiEvent
 from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback
 from ..observability import logger
@@ -222,7 +223,7 @@ class Tracker:
         )
         calls = [
             call.model_copy(update={"api_key_ref": app.amplitude_key_ref})
-            for call in to_amplitude_calls(postback, CONVENTION)
+            for call in plan_postback(postback, CONVENTION).calls
         ]
         self.delivery.deliver_postback(PARTNER, calls, budget_s=1.0)
 
