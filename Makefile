@@ -15,7 +15,7 @@ SAM_PYTHON_PATH ?= $(shell \
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install install-local run test browser report-png lint typecheck cfn-lint pytest validate build bench clean
+.PHONY: install install-local run test test-quick browser report-png lint typecheck cfn-lint pytest validate build bench clean
 
 # Two stamps: `make run` needs only the `local` extra, `make test` the whole `dev` one (local
 # included). A dev install stamps both, so `make run` after `make test` never narrows the venv, and
@@ -70,6 +70,13 @@ cfn-lint: install
 pytest: install
 	$(BIN)/pytest -q -n 2 --ignore=tests/simulated
 	$(BIN)/pytest -q -n 2 tests/simulated
+
+# The quick loop while editing (under 30 s): the tests that need no running stack, server or
+# subprocess. Every test marked slow is left out, and so are tests/integration, chaos, fuzz and
+# simulated, which are not even imported: collecting them, and schemathesis's plugin, would cost
+# more time than the tests themselves. One process: two xdist workers cost more than they save here.
+test-quick: install
+	$(BIN)/pytest -q -p no:schemathesis -m "not slow" tests/unit tests/tracker tests/emulator
 
 # Benchmarks (bench/run.py): a Markdown table on stdout, the numbers in bench/results/latest.json.
 # On the Lambda runtime's Python: make bench PYTHON=python3.13 VENV=.venv313

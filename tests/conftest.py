@@ -27,6 +27,20 @@ from postback_relay.runtime import reset_runtime
 os.environ.setdefault("RELAY_SYNC_BUDGET_MS", "3000")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Whole suites that start the local stack, real loopback servers, subprocesses or thousands of
+# inputs: `make test` runs them, `make test-quick` (-m "not slow") leaves them out. Modules elsewhere
+# that are slow say so themselves (pytestmark = pytest.mark.slow).
+SLOW_SUITES = ("integration", "chaos", "fuzz", "simulated")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = item.path.relative_to(ROOT).parts
+        if len(parts) > 1 and parts[0] == "tests" and parts[1] in SLOW_SUITES:
+            item.add_marker(pytest.mark.slow)
+
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 API_KEY = "test-amplitude-key"
 TOKEN = "test-relay-token"

@@ -23,6 +23,8 @@ from postback_relay.report import Report, build_report, partner_queries, select_
 from tests.emulator.conftest import KEY, SECRET, Clock, make_emulator
 from tests.emulator.report_loop import Loop, day_ms
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 START = dt.date(2026, 3, 2)
 END = START + dt.timedelta(days=6)
 

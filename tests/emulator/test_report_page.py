@@ -16,6 +16,8 @@ import pytest
 from postback_relay.report import NO_CURRENCY, CampaignRow, Report, to_html
 from tests.emulator import report_browser
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 START = dt.date(2026, 4, 1)
 
 

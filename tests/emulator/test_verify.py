@@ -21,6 +21,8 @@ import requests
 from postback_relay.local.stack import LOCAL_AMPLITUDE_KEY, LocalStack
 from tests.conftest import ROOT, TOKEN, fixture_json
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 _STACK_VARIABLES = ("AWS_ENDPOINT_URL", "AMPLITUDE_API_KEY", "AMPLITUDE_SECRET_KEY", "AMPLITUDE_API_URL")
 START_S = datetime(2026, 11, 23, 13, 0, tzinfo=UTC).timestamp()
 HOUR_S = 3600

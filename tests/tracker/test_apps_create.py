@@ -14,6 +14,8 @@ from moto import mock_aws
 from postback_relay.cli import main
 from postback_relay.tracker.store import TrackerStore
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 IOS = "https://apps.apple.com/us/app/paper-boat/id1217828636"
 ANDROID = "https://play.google.com/store/apps/details?id=com.example.paperboat"
 

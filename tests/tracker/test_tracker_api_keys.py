@@ -17,6 +17,8 @@ from postback_relay.tracker.store import TrackerStore
 from tests.integration.test_handlers import function, sample
 from tests.tracker.test_tracker_clock import GAID, create_tables_for_the_handler
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 
 @pytest.fixture
 def apps(relay_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> tuple[TrackerStore, list[tuple[App, str]]]:

@@ -14,6 +14,8 @@ from postback_relay.tracker.models import App, InstallRequest
 from postback_relay.tracker.service import Tracker, TrackerSettings
 from postback_relay.tracker.store import CLICK_TTL_S, TrackerStore
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 T0 = 1_795_181_820.0
 DAY = 24 * 3600
 GAID = "9c9a82fb-d5de-4cd1-90c3-527441c11828"

@@ -32,6 +32,8 @@ from postback_relay.tracker.service import MAX_CAMPAIGN_CHARS, Tracker, TrackerS
 from tests.conftest import API_KEY, queue_bodies
 from tests.tracker.test_tracker_clock import CHROME, GAID, IP, T0, Clock, create_tables
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 LONG = "x" * 5000  # a click's campaign field as long as a hostile ad link can make it
 
 

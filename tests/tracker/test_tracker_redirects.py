@@ -27,6 +27,8 @@ from tests.conftest import ROOT
 from tests.integration.test_handlers import function, sample
 from tests.tracker.test_tracker_clock import create_tables_for_the_handler
 
+pytestmark = pytest.mark.slow  # hundreds of URLs, each checked by Node.js in a subprocess: not in make test-quick
+
 APP_ID = "0b7c2a55-8f3e-4a4f-9c0e-5d6a7b8c9d01"
 DOMAINS = ["promo.example", "bücher.example"]
 ALLOWED = {"promo.example", "xn--bcher-kva.example"}

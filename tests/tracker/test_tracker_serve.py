@@ -20,6 +20,8 @@ from postback_relay.local.stack import LocalStack
 from tests.conftest import stack_with_stand_in
 from tests.tracker.test_tracker_redirects import FOLLOWED, REFUSED
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 IPHONE_SAFARI = (
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_4 like Mac OS X) AppleWebKit/605.1.15 "
     "(KHTML, like Gecko) Version/17.4 Mobile/15E148 Safari/604.1"

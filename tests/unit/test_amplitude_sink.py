@@ -12,6 +12,8 @@ import requests
 
 from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan, Received
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 KEY = "test-key"
 IDFA = "AEBE52E7-03EE-455A-B3C4-E57283966239"
 ADID = "38400000-8cf0-11bd-b23e-10b96e40000d"

@@ -17,6 +17,8 @@ import pytest
 from postback_relay.cli import build_parser, main
 from tests.conftest import FIXTURES, ROOT
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 APPSFLYER_INSTALL = str(FIXTURES / "appsflyer" / "install_ios.json")
 ADJUST_INSTALL = str(FIXTURES / "adjust" / "install_ios.json")
 

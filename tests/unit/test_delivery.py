@@ -14,6 +14,8 @@ from postback_relay.queues import RetryQueue
 from postback_relay.runtime import get_delivery, reset_runtime
 from tests.conftest import queue_bodies
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 CALL = AmplitudeCall(
     endpoint="attribution",
     insert_id="appsflyer-attribution-k1",

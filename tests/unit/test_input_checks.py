@@ -25,6 +25,8 @@ from postback_relay.partners.registry import coded_partners
 from tests.conftest import FIXTURES
 from tests.unit.partner_cases import GAID, IOS_IDFA, IOS_IDFV
 
+pytestmark = pytest.mark.slow  # every field of every fixture, mutated: thousands of inputs: not in make test-quick
+
 ADAPTERS: dict[str, PartnerAdapter] = {**coded_partners(), **load_networks()}
 LIMIT = 64 * 1024
 ZEROS = "00000000-0000-0000-0000-000000000000"

@@ -23,6 +23,8 @@ from moto import mock_aws
 
 from postback_relay.local import moto_speedups
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 REGION = "us-east-1"
 TABLES = ("direct-path", "moto-path")
 

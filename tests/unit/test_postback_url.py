@@ -22,6 +22,8 @@ from postback_relay.partners.registry import coded_partners, custom_networks, fi
 from postback_relay.partners.tenjin import EVENT_TYPES as TENJIN_EVENT_TYPES
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 BASE = "https://postbacks.example.com"
 TOKEN = "3f1c9a7be2d44b0e8a61c5d7f09b2e4a"
 IDFA = "6D92078A-8246-4BA4-AE5B-76104861E7DC"

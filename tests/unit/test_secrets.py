@@ -9,6 +9,8 @@ from postback_relay.config import ConfigurationError
 from postback_relay.runtime import reset_runtime
 from postback_relay.secrets import amplitude_api_key, partner_tokens
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 
 @pytest.fixture
 def stored(aws: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:

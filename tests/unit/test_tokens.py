@@ -19,6 +19,8 @@ from postback_relay.local.stack import route_tokens, tokens_for_every_route
 from postback_relay.runtime import reset_runtime
 from postback_relay.secrets import CUSTOM_NETWORKS, network_tokens, parse_tokens, partner_tokens
 
+pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
+
 ADJUST_NEW = "adjust-token-2026-new"
 ADJUST_OLD = "adjust-token-2025-old"
 BRANCH = "branch-token-0000001"
