@@ -4,7 +4,7 @@
     python bench/cold_child.py RESULT.json handler MODULE.py EVENT.json COUNT
 
 Loads MODULE.py by file path, as Lambda does (its folder first on sys.path, the module executed under
-a name of its own, like postback_relay.local.template.FunctionSpec.load), then answers EVENT.json
+a name of its own, like postback_relay_tools.local.template.FunctionSpec.load), then answers EVENT.json
 COUNT times. It writes wall-clock instants (time.time(), comparable with the parent's spawn instant)
 and its peak RSS to RESULT.json. Logs go to stdout, which the parent discards.
 """

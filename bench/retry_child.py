@@ -21,9 +21,9 @@ from pathlib import Path
 import boto3
 from moto import mock_aws
 
-from postback_relay.local.events import SqsMessage, lambda_context, sqs_event
-from postback_relay.local.xray import start_trace
 from postback_relay.messages import RetryMessage
+from postback_relay_tools.local.events import SqsMessage, lambda_context, sqs_event
+from postback_relay_tools.local.xray import start_trace
 
 
 def main() -> None:

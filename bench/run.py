@@ -36,9 +36,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.stack import tokens_for_every_route
-from postback_relay.local.xray import XRayDaemonStandIn, traced_env
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+from postback_relay_tools.local.stack import tokens_for_every_route
+from postback_relay_tools.local.xray import XRayDaemonStandIn, traced_env
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"

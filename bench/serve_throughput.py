@@ -416,8 +416,8 @@ def serve_child(config: Config, log_path: Path) -> None:
     import postback_relay.api as relay_api
     from postback_relay.amplitude.client import AmplitudeClient
     from postback_relay.archive import Archive
-    from postback_relay.local.amplitude_sink import AmplitudeSink
-    from postback_relay.local.stack import LocalStack
+    from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+    from postback_relay_tools.local.stack import LocalStack
 
     sink = AmplitudeSink(api_key=SINK_API_KEY).start() if config.amplitude == "sink" else None
     environment = {"AMPLITUDE_API_KEY": SINK_API_KEY} if sink is not None else {}

@@ -7,7 +7,7 @@ with EVENT.json (after WARMUP untimed invocations), interleaved in blocks with t
 one bare keep-alive `requests.Session().post` of the very form the relay sent (read back from the
 stand-in's /_sink/received) to the same loopback Amplitude stand-in; and, for reference, the same POST
 over urllib3 alone (what requests itself sits on). Logs go to the discarded stdout. With
-RELAY_TRACING=true in the environment (postback_relay.local.xray.traced_env) the relay runs traced.
+RELAY_TRACING=true in the environment (postback_relay_tools.local.xray.traced_env) the relay runs traced.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from urllib.parse import urlencode
 import requests
 import urllib3
 
-from postback_relay.local.events import lambda_context
-from postback_relay.local.template import FunctionSpec
-from postback_relay.local.xray import start_trace
+from postback_relay_tools.local.events import lambda_context
+from postback_relay_tools.local.template import FunctionSpec
+from postback_relay_tools.local.xray import start_trace
 
 BLOCK = 50
 

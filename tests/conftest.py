@@ -13,11 +13,11 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.stack import LocalStack, tokens_for_every_route
 from postback_relay.messages import DeadLetter
 from postback_relay.queues import DeadLetterQueue
 from postback_relay.runtime import reset_runtime
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+from postback_relay_tools.local.stack import LocalStack, tokens_for_every_route
 
 # Tests that check what a postback becomes at Amplitude expect its first attempt to happen. A fresh
 # stack's first postback also creates its boto3 clients and imports, all inside the one 800 ms

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
-from postback_relay.local.stack import LocalStack
-from postback_relay.local.template import Handler
 from postback_relay.messages import DeadLetter
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
+from postback_relay_tools.local.stack import LocalStack
+from postback_relay_tools.local.template import Handler
 from tests.conftest import TOKEN, dead_letters_of, fixture_json, stack_with_stand_in
 
 SEED = 20261123
@@ -170,7 +170,7 @@ def dead_letters(stack: LocalStack) -> list[DeadLetter]:
 
 
 def replay_dead_letters(stack: LocalStack) -> None:
-    from postback_relay.cli import main
+    from postback_relay_tools.cli import main
 
     assert (
         main(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay.emulator import AmplitudeEmulator, EmulatorSettings
+from postback_relay_tools.emulator import AmplitudeEmulator, EmulatorSettings
 
 KEY = "emu-key"
 SECRET = "emu-secret"

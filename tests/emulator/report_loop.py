@@ -12,13 +12,13 @@ from typing import Any
 import requests
 
 from postback_relay.amplitude.client import AmplitudeClient
-from postback_relay.emulator import AmplitudeEmulator
 from postback_relay.mapping import to_amplitude_calls
 from postback_relay.models.postback import Campaign, DeviceIds, Kind, Postback, Revenue
 from postback_relay.partners import Convention
 from postback_relay.partners.custom import load_networks
 from postback_relay.partners.registry import coded_partners
 from postback_relay.tracker.service import CONVENTION as TRACKER
+from postback_relay_tools.emulator import AmplitudeEmulator
 
 DAY_MS = 86_400_000
 

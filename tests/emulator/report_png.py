@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from postback_relay.emulator import AmplitudeEmulator, EmulatorSettings
+from postback_relay_tools.emulator import AmplitudeEmulator, EmulatorSettings
 from tests.emulator import report_browser
 from tests.emulator.conftest import KEY, SECRET, Clock
 from tests.emulator.report_loop import Loop, day_ms
@@ -61,7 +61,7 @@ def main(target: str) -> int:
                 [
                     sys.executable,
                     "-m",
-                    "postback_relay.cli",
+                    "postback_relay_tools.cli",
                     "report",
                     "--start",
                     START.strftime("%Y%m%d"),

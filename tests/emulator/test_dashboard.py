@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay.emulator import AmplitudeEmulator
+from postback_relay_tools.emulator import AmplitudeEmulator
 
 from .conftest import DAY, KEY, SECRET, T0, Client, Clock, make_emulator
 

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay.emulator import AmplitudeEmulator
-from postback_relay.local.amplitude_sink import FaultPlan
+from postback_relay_tools.emulator import AmplitudeEmulator
+from postback_relay_tools.local.amplitude_sink import FaultPlan
 
 from .conftest import DAY, KEY, Client, Clock, make_emulator
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from postback_relay.emulator import EmulatorSettings, MixedOperatorsError, apply_user_properties
+from postback_relay_tools.emulator import EmulatorSettings, MixedOperatorsError, apply_user_properties
 
 from .conftest import Client
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from postback_relay.dashboard import DashboardClient, DashboardError, QueryBudget
-from postback_relay.emulator import AmplitudeEmulator
-from postback_relay.report import Report, build_report, partner_queries, select_partners, to_csv, to_table
+from postback_relay_tools.dashboard import DashboardClient, DashboardError, QueryBudget
+from postback_relay_tools.emulator import AmplitudeEmulator
+from postback_relay_tools.report import Report, build_report, partner_queries, select_partners, to_csv, to_table
 from tests.emulator.conftest import KEY, SECRET, Clock, make_emulator
 from tests.emulator.report_loop import Loop, day_ms
 
@@ -213,7 +213,7 @@ def cli(emulator: AmplitudeEmulator, *args: str) -> subprocess.CompletedProcess[
         [
             sys.executable,
             "-m",
-            "postback_relay.cli",
+            "postback_relay_tools.cli",
             "report",
             "--dashboard-url",
             f"{emulator.url}/api/2",

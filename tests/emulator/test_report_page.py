@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from postback_relay.report import NO_CURRENCY, CampaignRow, Report, to_html
+from postback_relay_tools.report import NO_CURRENCY, CampaignRow, Report, to_html
 from tests.emulator import report_browser
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay import cli_amplitude
-from postback_relay.emulator import AmplitudeEmulator
+from postback_relay_tools import cli_amplitude
+from postback_relay_tools.emulator import AmplitudeEmulator
 
 from .conftest import KEY, Client
 

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay.local.stack import LOCAL_AMPLITUDE_KEY, LocalStack
+from postback_relay_tools.local.stack import LOCAL_AMPLITUDE_KEY, LocalStack
 from tests.conftest import ROOT, TOKEN, fixture_json
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
@@ -51,7 +51,7 @@ def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack,
 def verify(state: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {name: value for name, value in os.environ.items() if name not in _STACK_VARIABLES}
     return subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "postback_relay.cli", "verify", *args, "--state-file", str(state)],
+        [sys.executable, "-m", "postback_relay_tools.cli", "verify", *args, "--state-file", str(state)],
         capture_output=True,
         text=True,
         env=env,

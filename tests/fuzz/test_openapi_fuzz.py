@@ -13,7 +13,7 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 
-from postback_relay.openapi import spec_json
+from postback_relay_tools.openapi import spec_json
 from tests.conftest import ROOT, TOKEN, stack_with_stand_in
 
 SPEC_FILE = ROOT / "docs" / "openapi.json"

@@ -16,11 +16,11 @@ import pytest
 import requests
 
 from postback_relay.archive import Archive, ArchivedPostback
-from postback_relay.cli import main
-from postback_relay.compare import CompareError, Pacer, compare_partner
-from postback_relay.dashboard import DashboardClient
-from postback_relay.local.stack import LocalStack
 from postback_relay.partners.registry import find_partner
+from postback_relay_tools.cli import main
+from postback_relay_tools.compare import CompareError, Pacer, compare_partner
+from postback_relay_tools.dashboard import DashboardClient
+from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import EVERY_ROUTE_TOKEN, ROOT, TOKEN
 from tests.emulator.conftest import KEY, SECRET, Clock, make_emulator
 from tests.integration.test_handlers import sample

@@ -12,11 +12,11 @@ from typing import Any
 import boto3
 import pytest
 
-from postback_relay.cli import main
-from postback_relay.local.amplitude_sink import AmplitudeSink
 from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import DeadLetter, DeadLetterReason, RetryMessage
 from postback_relay.queues import DeadLetterQueue
+from postback_relay_tools.cli import main
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
 from tests.conftest import queue_bodies
 from tests.integration.test_serve import cli, local_stack, post, realistic_postbacks
 

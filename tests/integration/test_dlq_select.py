@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from postback_relay import cli as cli_module
-from postback_relay.cli import main
-from postback_relay.dlq_export import S3Location
 from postback_relay.messages import DeadLetter, DeadLetterReason
 from postback_relay.queues import DeadLetterQueue
+from postback_relay_tools import cli as cli_module
+from postback_relay_tools.cli import main
+from postback_relay_tools.dlq_export import S3Location
 from tests.conftest import queue_bodies
 from tests.integration.test_dlq_export import (
     assert_one_line_error,
@@ -275,7 +275,7 @@ def test_purge_json_summary(capsys: Capsys, flags: list[str], aws: dict[str, str
 
 
 def test_a_custom_network_is_named_as_its_postback_url_names_it() -> None:
-    from postback_relay.dlq_select import LetterFilter
+    from postback_relay_tools.dlq_select import LetterFilter
 
     letter = DeadLetter(reason=DeadLetterReason.REJECTED, attempts=1, partner="unity-ads", dead_lettered_at_ms=1)
     assert LetterFilter.of(["custom/unity-ads"]).matches("m-1", letter)

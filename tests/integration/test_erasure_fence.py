@@ -15,14 +15,14 @@ from postback_relay.amplitude.client import Outcome, Verdict
 from postback_relay.aws import client
 from postback_relay.delivery import FENCE_RETRY_DELAY_S, Delivery, Status
 from postback_relay.fence import ErasureFence, call_hashes
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.events import SqsMessage, lambda_context, sqs_event
 from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import RetryMessage
 from postback_relay.privacy import person_hash, postback_hash
 from postback_relay.queues import DeadLetterQueue, RetryQueue
 from postback_relay.retry import handle_retry_batch
 from postback_relay.runtime import get_delivery, reset_runtime
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+from postback_relay_tools.local.events import SqsMessage, lambda_context, sqs_event
 from tests.conftest import queue_bodies
 
 KEY = "fence-test-key"

@@ -23,15 +23,8 @@ import pytest
 import requests
 import time_machine
 
-from postback_relay import forget
 from postback_relay.archive import Archive, ArchivedPostback
-from postback_relay.cli import main
-from postback_relay.dlq_export import S3Location, letter_record, write_export
 from postback_relay.fence import PREFIX as FENCE_PREFIX
-from postback_relay.forget import idempotency_record_hash
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.events import SqsMessage, lambda_context, sqs_event
-from postback_relay.local.template import load_template
 from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import DeadLetter, DeadLetterReason, RetryMessage
 from postback_relay.privacy import person_hash, postback_hash
@@ -40,6 +33,13 @@ from postback_relay.retry import handle_retry_batch
 from postback_relay.tracker.apps import register_app
 from postback_relay.tracker.service import Tracker, TrackerSettings
 from postback_relay.tracker.store import TrackerStore
+from postback_relay_tools import forget
+from postback_relay_tools.cli import main
+from postback_relay_tools.dlq_export import S3Location, letter_record, write_export
+from postback_relay_tools.forget import idempotency_record_hash
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+from postback_relay_tools.local.events import SqsMessage, lambda_context, sqs_event
+from postback_relay_tools.local.template import load_template
 from tests.conftest import ROOT, TOKEN, fixture_json, stack_with_stand_in
 from tests.integration.test_handlers import invoke, sample
 
@@ -613,7 +613,15 @@ def forget_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """`forget` in another shell: none of the stack's variables, only its state file."""
     env = {name: value for name, value in os.environ.items() if not name.startswith(("RELAY_", "AWS_"))}
     return subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "postback_relay.cli", "forget", *args, "--state-file", str(tmp_path / "serve.json")],
+        [
+            sys.executable,
+            "-m",
+            "postback_relay_tools.cli",
+            "forget",
+            *args,
+            "--state-file",
+            str(tmp_path / "serve.json"),
+        ],
         capture_output=True,
         text=True,
         env=env,

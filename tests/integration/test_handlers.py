@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
-from postback_relay.local.events import LocalLambdaContext, http_api_event
-from postback_relay.local.template import load_template
 from postback_relay.observability import logger
 from postback_relay.runtime import reset_runtime
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
+from postback_relay_tools.local.events import LocalLambdaContext, http_api_event
+from postback_relay_tools.local.template import load_template
 from tests.conftest import ROOT, queue_bodies
 
 EVENTS = ROOT / "events"

@@ -19,10 +19,10 @@ from pydantic import Field, TypeAdapter
 
 import postback_relay.mapping as mapping
 from postback_relay.delivery import Delivery
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.events import LocalLambdaContext
 from postback_relay.models.postback import Postback
 from postback_relay.observability import logger
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+from postback_relay_tools.local.events import LocalLambdaContext
 from tests.integration.test_handlers import SAMPLE_TOKEN, function, sample
 
 USER_ID = "hostile-user-7f3a9c"

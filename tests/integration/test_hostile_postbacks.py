@@ -33,10 +33,10 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 import pytest
 
-from postback_relay.local.amplitude_sink import Received
-from postback_relay.local.events import http_api_event
-from postback_relay.local.stack import LocalStack
 from postback_relay.observability import logger
+from postback_relay_tools.local.amplitude_sink import Received
+from postback_relay_tools.local.events import http_api_event
+from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import API_KEY, FIXTURES, ROOT, TOKEN, stack_with_stand_in
 
 EVENTS = ROOT / "events"

@@ -19,16 +19,16 @@ from botocore.stub import Stubber
 
 from postback_relay import archive, secrets
 from postback_relay.aws import boto_config
-from postback_relay.cli import main
 from postback_relay.errors import InProgress
 from postback_relay.idempotency import Idempotency
-from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
-from postback_relay.local.events import LocalLambdaContext, SqsMessage, lambda_context, sqs_event
 from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import RetryMessage
 from postback_relay.queues import RetryQueue
 from postback_relay.retry import handle_retry_batch
 from postback_relay.runtime import reset_runtime
+from postback_relay_tools.cli import main
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
+from postback_relay_tools.local.events import LocalLambdaContext, SqsMessage, lambda_context, sqs_event
 from tests.conftest import queue_bodies
 from tests.integration.test_handlers import function, sample
 

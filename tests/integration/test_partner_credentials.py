@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.stack import LocalStack
 from postback_relay.observability import logger
 from postback_relay.runtime import reset_runtime
 from postback_relay.secrets import CUSTOM_NETWORKS
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import API_KEY, ROOT, TOKEN, fixture_json
 from tests.integration.test_handlers import ROUTE_EVENTS, SAMPLE_TOKEN, invoke, route_for, sample
 

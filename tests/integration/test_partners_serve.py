@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.stack import LocalStack
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import TOKEN, fixture_json, stack_with_stand_in
 
 IOS_IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
-from postback_relay.local.stack import LocalStack
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
+from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import API_KEY, ROOT, TOKEN, fixture_json
 
 POSTBACK_URL = "/v1/postbacks/appsflyer"
@@ -54,7 +54,7 @@ def local_stack(tmp_path: Path, sink: AmplitudeSink, **environment: str) -> Loca
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {name: value for name, value in os.environ.items() if name not in _STACK_VARIABLES}
     return subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "postback_relay.cli", *args, "--state-file", str(tmp_path / "serve.json")],
+        [sys.executable, "-m", "postback_relay_tools.cli", *args, "--state-file", str(tmp_path / "serve.json")],
         capture_output=True,
         text=True,
         env=env,
@@ -193,7 +193,16 @@ def test_serve_command_starts_and_prints_a_ready_to_paste_postback(tmp_path: Pat
         if name not in (*_STACK_VARIABLES, "AMPLITUDE_API_URL", "RELAY_TOKEN", "RELAY_TOKENS")
     }
     process = subprocess.Popen(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "postback_relay.cli", "serve", "--port", "0", "--template", str(ROOT / "template.yaml")],
+        [
+            sys.executable,
+            "-m",
+            "postback_relay_tools.cli",
+            "serve",
+            "--port",
+            "0",
+            "--template",
+            str(ROOT / "template.yaml"),
+        ],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from postback_relay.local.stack import LocalStack
+from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import TOKEN, stack_with_stand_in
 
 

@@ -15,9 +15,9 @@ import pytest
 from botocore.config import Config
 
 from postback_relay import archive, core
-from postback_relay.cli import main
-from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
 from postback_relay.runtime import reset_runtime
+from postback_relay_tools.cli import main
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
 from tests.conftest import queue_bodies
 from tests.integration.test_handlers import invoke, sample
 from tests.integration.test_loss_paths import consume

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
-from postback_relay.local.xray import XRayDaemonStandIn, traced_env
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
+from postback_relay_tools.local.xray import XRayDaemonStandIn, traced_env
 from tests.conftest import API_KEY, EVERY_ROUTE_TOKEN, ROOT, TOKEN
 
 CHILD = Path(__file__).with_name("traced_function.py")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.stack import LocalStack
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import TOKEN, fixture_json, stack_with_stand_in
 
 

@@ -21,9 +21,9 @@ from typing import Any
 import boto3
 from moto import mock_aws
 
-from postback_relay.local.events import lambda_context
-from postback_relay.local.template import FunctionSpec
-from postback_relay.local.xray import start_trace
+from postback_relay_tools.local.events import lambda_context
+from postback_relay_tools.local.template import FunctionSpec
+from postback_relay_tools.local.xray import start_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ROOT / "functions"

@@ -26,12 +26,12 @@ from typing import Any
 import boto3
 import pytest
 
-from postback_relay.cli import main as cli
-from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
-from postback_relay.local.clock import next_due_s
-from postback_relay.local.stack import LocalStack
-from postback_relay.local.template import Handler
 from postback_relay.messages import DeadLetter
+from postback_relay_tools.cli import main as cli
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
+from postback_relay_tools.local.clock import next_due_s
+from postback_relay_tools.local.stack import LocalStack
+from postback_relay_tools.local.template import Handler
 from tests.conftest import ROOT, TOKEN, dead_letters_of, fixture_json, stack_with_stand_in
 
 HOUR = 3600

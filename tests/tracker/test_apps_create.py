@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from postback_relay.cli import main
 from postback_relay.tracker.store import TrackerStore
+from postback_relay_tools.cli import main
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from postback_relay.local.events import lambda_context
 from postback_relay.runtime import get_tracker, reset_runtime
 from postback_relay.tracker.apps import register_app
 from postback_relay.tracker.models import App
 from postback_relay.tracker.store import TrackerStore
+from postback_relay_tools.local.events import lambda_context
 from tests.integration.test_handlers import function, sample
 from tests.tracker.test_tracker_clock import GAID, create_tables_for_the_handler
 

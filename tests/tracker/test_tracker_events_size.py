@@ -13,7 +13,6 @@ import pytest
 
 from postback_relay.amplitude.client import Outcome, Verdict, encode
 from postback_relay.errors import BadRequest, PayloadTooLarge
-from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan
 from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import DeadLetter, RetryMessage
 from postback_relay.queues import RetryQueue
@@ -29,6 +28,7 @@ from postback_relay.tracker.batches import (
 )
 from postback_relay.tracker.models import App, EventsRequest, InstallRequest
 from postback_relay.tracker.service import MAX_CAMPAIGN_CHARS, Tracker, TrackerSettings
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
 from tests.conftest import API_KEY, queue_bodies
 from tests.tracker.test_tracker_clock import CHROME, GAID, IP, T0, Clock, create_tables
 

@@ -7,12 +7,12 @@ import json
 import boto3
 import pytest
 
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.events import lambda_context
 from postback_relay.runtime import reset_runtime
 from postback_relay.tracker.apps import hash_api_key
 from postback_relay.tracker.models import App
 from postback_relay.tracker.store import TrackerStore
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+from postback_relay_tools.local.events import lambda_context
 from tests.conftest import ROOT
 from tests.integration.test_handlers import function, sample
 from tests.tracker.test_tracker_clock import create_tables_for_the_handler

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay.local.amplitude_sink import AmplitudeSink
-from postback_relay.local.stack import LocalStack
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink
+from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import stack_with_stand_in
 from tests.tracker.test_tracker_redirects import FOLLOWED, REFUSED
 
@@ -44,7 +44,7 @@ def tracker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalSta
 def cli(state: Path, *args: str) -> str:
     env = {name: value for name, value in os.environ.items() if name not in _STACK_VARIABLES}
     done = subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "postback_relay.cli", *args, "--state-file", str(state)],
+        [sys.executable, "-m", "postback_relay_tools.cli", *args, "--state-file", str(state)],
         capture_output=True,
         text=True,
         env=env,

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from postback_relay.local.template import _CloudFormationLoader
+from postback_relay_tools.local.template import _CloudFormationLoader
 from tests.conftest import ROOT
 
 TEMPLATE = ROOT / "template.yaml"

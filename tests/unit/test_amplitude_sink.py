@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import requests
 
-from postback_relay.local.amplitude_sink import AmplitudeSink, FaultPlan, Received
+from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan, Received
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
 

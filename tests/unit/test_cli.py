@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from postback_relay.cli import main
+from postback_relay_tools.cli import main
 from tests.conftest import FIXTURES
 
 BASE = "https://abc123.execute-api.eu-west-1.amazonaws.com"

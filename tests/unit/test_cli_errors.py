@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from postback_relay.cli import build_parser, main
+from postback_relay_tools.cli import build_parser, main
 from tests.conftest import FIXTURES, ROOT
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
@@ -124,7 +124,7 @@ def test_forget_takes_partner_names_in_any_case_and_refuses_unknown_ones(capsys:
 def test_an_unexpected_error_is_one_line_with_its_type_never_its_text(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import postback_relay.openapi as openapi
+    import postback_relay_tools.openapi as openapi
 
     def explode() -> str:
         raise RuntimeError("cannot render user-42 with idfa 6D92078A-8246-4BA4-AE5B-76104861E7DC")
@@ -220,7 +220,7 @@ def test_try_into_a_closed_pipe_exits_quietly() -> None:
     """`postback-relay try ... | head`: the reader is gone before the output is written."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     child = subprocess.Popen(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "postback_relay.cli", "try", "appsflyer", APPSFLYER_INSTALL],
+        [sys.executable, "-m", "postback_relay_tools.cli", "try", "appsflyer", APPSFLYER_INSTALL],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

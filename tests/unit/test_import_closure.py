@@ -1,9 +1,8 @@
-"""What each Lambda function can load: the static import closure of its handler (lazy imports inside
-functions included) never reaches the tools (CLI, local stack, emulator, operators' commands), and
-every module of the package is either runtime (some function reaches it) or a tool, on purpose.
-
-Today both kinds ship in the one layer (issue 14 splits them into two packages); this keeps the
-runtime from coming to depend on the tools meanwhile, and names the modules the split will move.
+"""What each Lambda function can load, and what the layer ships: the static import closure of every
+handler (lazy imports inside functions and relative imports included) covers every module of the
+runtime package, `postback_relay` (layers/relay/, the layer), so the layer ships nothing no function
+can load; and no runtime module imports the tools package, `postback_relay_tools` (tools/: the CLI,
+the local stack, the emulator, the operators' commands), which never ships.
 """
 
 from __future__ import annotations
@@ -18,25 +17,7 @@ from tests.conftest import ROOT
 
 PACKAGE_ROOT = ROOT / "layers" / "relay"
 PACKAGE = "postback_relay"
-# Modules no Lambda function may load: they run on an operator's or a developer's machine.
-TOOLS = frozenset(
-    {
-        "cli",
-        "cli_amplitude",
-        "compare",
-        "dashboard",
-        "dlq_export",
-        "dlq_select",
-        "emulator",
-        "erasures",
-        "forget",
-        "local",
-        "openapi",
-        "report",
-        "report_html",
-        "verify",
-    }
-)
+TOOLS_PACKAGE = "postback_relay_tools"
 
 
 def module_file(name: str) -> Path | None:
@@ -92,27 +73,34 @@ def closure(handler_file: Path) -> set[str]:
     return seen
 
 
-def is_tool(module: str) -> bool:
-    parts = module.split(".")
-    return len(parts) > 1 and parts[1] in TOOLS
-
-
 HANDLERS = sorted((ROOT / "functions").glob("*/app.py"))
 
 
 @pytest.mark.parametrize("handler", HANDLERS, ids=[path.parent.name for path in HANDLERS])
-def test_no_function_loads_a_tool(handler: Path) -> None:
+def test_each_function_reaches_its_entry_point(handler: Path) -> None:
     reached = closure(handler)
-    assert f"{PACKAGE}.api" in reached or f"{PACKAGE}.retry" in reached or f"{PACKAGE}.tracker.api" in reached
-    assert sorted(module for module in reached if is_tool(module)) == []
+    assert {f"{PACKAGE}.api", f"{PACKAGE}.retry", f"{PACKAGE}.tracker.api"} & reached
 
 
-def test_every_module_is_runtime_or_a_tool() -> None:
+def test_the_layer_ships_only_what_some_function_loads() -> None:
     runtime = set().union(*(closure(handler) for handler in HANDLERS))
-    unclassified = sorted(
-        module for module in package_modules() if module != PACKAGE and module not in runtime and not is_tool(module)
-    )
-    assert unclassified == [], "reached by no function: add it to TOOLS, or import it from the runtime"
+    unreached = sorted(module for module in package_modules() if module != PACKAGE and module not in runtime)
+    assert unreached == [], "no function loads these: move them to tools/postback_relay_tools (or import them)"
+
+
+def test_no_runtime_module_imports_the_tools() -> None:
+    importing = []
+    for module, path in package_modules().items():
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and not node.level
+                else []
+            )
+            importing += [module for name in names if name.split(".")[0] == TOOLS_PACKAGE]
+    assert importing == []
 
 
 def test_the_closure_follows_lazy_and_relative_imports() -> None:

@@ -11,7 +11,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
 from postback_relay.errors import BadRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from postback_relay.inbound import authenticate, read_postback
-from postback_relay.local.events import http_api_event
+from postback_relay_tools.local.events import http_api_event
 
 PATH = "/v1/postbacks/appsflyer"
 LIMIT = 64 * 1024

@@ -11,17 +11,17 @@ from typing import Any
 import pytest
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-from postback_relay.cli import main
 from postback_relay.errors import BadRequest, RelayError, Unauthorized, Undeliverable
 from postback_relay.ids import clean_android_id, clean_gaid, clean_idfa, unencodable
 from postback_relay.inbound import authenticate, read_postback
-from postback_relay.local.events import http_api_event
 from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
 from postback_relay.models.amplitude import MAX_STRING
 from postback_relay.models.postback import Kind
 from postback_relay.partners import Convention, PartnerAdapter
 from postback_relay.partners.custom import MappingError, load_networks, read_mapping
 from postback_relay.partners.registry import coded_partners
+from postback_relay_tools.cli import main
+from postback_relay_tools.local.events import http_api_event
 from tests.conftest import FIXTURES
 from tests.unit.partner_cases import GAID, IOS_IDFA, IOS_IDFV
 

@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from postback_relay.local import moto_speedups
+from postback_relay_tools.local import moto_speedups
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
 

@@ -16,10 +16,10 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import pytest
 
-from postback_relay.cli import POSTBACK_URL_VARIANTS, main
 from postback_relay.models.postback import Kind
 from postback_relay.partners.registry import coded_partners, custom_networks, find_partner
 from postback_relay.partners.tenjin import EVENT_TYPES as TENJIN_EVENT_TYPES
+from postback_relay_tools.cli import POSTBACK_URL_VARIANTS, main
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick

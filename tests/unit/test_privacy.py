@@ -8,7 +8,6 @@ from typing import Any, cast
 import pytest
 
 from postback_relay.config import reset_settings
-from postback_relay.forget import idempotency_keys, message_matches
 from postback_relay.privacy import (
     HASHED_PREFIX,
     REMOVED,
@@ -21,6 +20,7 @@ from postback_relay.privacy import (
     pseudonymise,
 )
 from postback_relay.tracker.service import Tracker, TrackerSettings
+from postback_relay_tools.forget import idempotency_keys, message_matches
 
 KEY = "test-hash-key"
 IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from postback_relay.local.template import load_template
 from postback_relay.observability import METRICS_NAMESPACE
+from postback_relay_tools.local.template import load_template
 from tests.unit.template_document import TEMPLATE, parameter, resources, template
 
 TOPIC = {"Ref": "AlarmTopic"}

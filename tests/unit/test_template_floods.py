@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from postback_relay.local.template import load_template
+from postback_relay_tools.local.template import load_template
 from tests.unit.template_document import TEMPLATE, template
 
 KNOBS = ("ThrottlingRateLimit", "ThrottlingBurstLimit", "ReservedConcurrency")

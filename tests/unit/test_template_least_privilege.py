@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 from postback_relay.config import Settings
-from postback_relay.local.template import load_template
 from postback_relay.secrets import CUSTOM_NETWORKS
+from postback_relay_tools.local.template import load_template
 from tests.conftest import ROOT
 from tests.unit.template_document import TEMPLATE, resources, template
 
@@ -555,8 +555,8 @@ def test_the_archive_is_versioned_and_noncurrent_versions_expire_soon() -> None:
     ]
     # Every prefix the code writes has its rule, and an overwritten or erased version under any of
     # them is gone for good ArchiveNoncurrentVersionDays later.
-    from postback_relay import erasures
-    from postback_relay.dlq_export import DEFAULT_PREFIX
+    from postback_relay_tools import erasures
+    from postback_relay_tools.dlq_export import DEFAULT_PREFIX
 
     written = {Settings.model_fields["archive_prefix"].default, DEFAULT_PREFIX, erasures.PREFIX}
     assert {prefix.rstrip("/") for prefix in by_prefix} == written

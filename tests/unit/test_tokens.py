@@ -14,10 +14,10 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from postback_relay.config import ConfigurationError
 from postback_relay.errors import Unauthorized
 from postback_relay.inbound import MAX_PRESENTED_TOKENS, authenticate
-from postback_relay.local.events import http_api_event
-from postback_relay.local.stack import route_tokens, tokens_for_every_route
 from postback_relay.runtime import reset_runtime
 from postback_relay.secrets import CUSTOM_NETWORKS, network_tokens, parse_tokens, partner_tokens
+from postback_relay_tools.local.events import http_api_event
+from postback_relay_tools.local.stack import route_tokens, tokens_for_every_route
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .messages import DeadLetter, DeadLetterReason
-from .partners.registry import CUSTOM_PREFIX
+from postback_relay.messages import DeadLetter, DeadLetterReason
+from postback_relay.partners.registry import CUSTOM_PREFIX
 
 
 @dataclass(frozen=True)

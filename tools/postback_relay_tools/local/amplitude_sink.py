@@ -907,7 +907,7 @@ class AmplitudeSink:
             return out
 
     # ----------------------------------------------------------------------- handler hooks
-    # The emulator (postback_relay.emulator) subclasses the sink and overrides these to add storage,
+    # The emulator (postback_relay_tools.emulator) subclasses the sink and overrides these to add storage,
     # throttling and the Dashboard REST API; the plain sink keeps its record-only behaviour.
 
     @property

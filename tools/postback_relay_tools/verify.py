@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
 
+from postback_relay.models.postback import Kind
+from postback_relay.partners import Convention
+
 from .dashboard import DashboardClient
-from .models.postback import Kind
-from .partners import Convention
 
 HOLD_HOURS = 72
 _HOUR_MS = 3_600_000
@@ -39,7 +40,7 @@ Status = Literal["matched", "held", "dropped"]
 @lru_cache(maxsize=1)
 def _conventions() -> dict[str, Convention]:
     """Every partner's naming, by label ("[AppsFlyer]")."""
-    from .partners.registry import coded_partners, custom_networks
+    from postback_relay.partners.registry import coded_partners, custom_networks
 
     adapters = [*coded_partners().values(), *custom_networks().values()]
     return {adapter.convention.label: adapter.convention for adapter in adapters}

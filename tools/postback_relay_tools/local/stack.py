@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..queues import Queue, reset_clients
-from ..runtime import reset_runtime
+from postback_relay.queues import Queue, reset_clients
+from postback_relay.runtime import reset_runtime
+
 from .clock import VirtualClock, next_due_s
 from .events import LocalLambdaContext, SqsMessage, http_api_event, sqs_event
 from .template import Handler, HttpRoute, QueueConsumer, load_template
@@ -55,9 +56,9 @@ def tokens_for_every_route(make_token: Callable[[], str], networks_dir: str | No
     """A RELAY_TOKENS object naming every partner and every mapping-file network (of `networks_dir`,
     default RELAY_NETWORKS_DIR or the package's), each given `make_token()`: a fresh token each,
     or, for tests and scripts, one token given to all explicitly."""
-    from ..partners.custom import load_networks
-    from ..partners.registry import coded_partners
-    from ..secrets import CUSTOM_NETWORKS
+    from postback_relay.partners.custom import load_networks
+    from postback_relay.partners.registry import coded_partners
+    from postback_relay.secrets import CUSTOM_NETWORKS
 
     tokens: dict[str, Any] = {partner: [make_token()] for partner in sorted(coded_partners())}
     tokens[CUSTOM_NETWORKS] = {network: [make_token()] for network in sorted(load_networks(networks_dir))}
@@ -67,7 +68,7 @@ def tokens_for_every_route(make_token: Callable[[], str], networks_dir: str | No
 def route_tokens(token_map: dict[str, Any]) -> dict[str, str]:
     """The token to paste for each route of a RELAY_TOKENS object (the first of its list), by route:
     "appsflyer", ..., "custom/unity-ads". Invalid lists fail here, at start, as the relay would."""
-    from ..secrets import CUSTOM_NETWORKS, parse_tokens
+    from postback_relay.secrets import CUSTOM_NETWORKS, parse_tokens
 
     routes: dict[str, str] = {}
     for name, value in token_map.items():

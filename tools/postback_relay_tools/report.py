@@ -25,9 +25,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from postback_relay.models.postback import Kind
+from postback_relay.partners import Convention
+
 from .dashboard import COST_PER_WINDOW, DashboardClient, QueryBudget, query_cost
-from .models.postback import Kind
-from .partners import Convention
 
 ORGANIC = "organic"
 NO_CURRENCY = "unspecified"
@@ -88,9 +89,9 @@ class PartnerQuery:
 
 def partner_queries() -> list[PartnerQuery]:
     """Every partner whose Amplitude naming has an install event and a campaign property."""
-    from .partners.custom import load_networks
-    from .partners.registry import coded_partners
-    from .tracker.service import CONVENTION as TRACKER
+    from postback_relay.partners.custom import load_networks
+    from postback_relay.partners.registry import coded_partners
+    from postback_relay.tracker.service import CONVENTION as TRACKER
 
     conventions: dict[str, Convention] = {a.display_name: a.convention for a in coded_partners().values()}
     conventions.update({a.display_name: a.convention for a in load_networks().values()})

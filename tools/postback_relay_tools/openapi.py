@@ -11,9 +11,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import __doc__ as package_doc
-from .api import custom_network_resolver, partner_resolver
-from .tracker.api import tracker_resolver
+from postback_relay import __doc__ as package_doc
+from postback_relay.api import custom_network_resolver, partner_resolver
+from postback_relay.tracker.api import tracker_resolver
 
 VERSION = "1"
 _FREE_FORM = {"type": "object", "additionalProperties": True}
@@ -42,8 +42,8 @@ SECURITY_SCHEMES = {
 
 
 def build_spec() -> dict[str, Any]:
-    from .partners.custom import load_networks
-    from .partners.registry import coded_partners
+    from postback_relay.partners.custom import load_networks
+    from postback_relay.partners.registry import coded_partners
 
     resolvers = [partner_resolver(adapter) for _, adapter in sorted(coded_partners().items())]
     resolvers.append(custom_network_resolver(load_networks()))

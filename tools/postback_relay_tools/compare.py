@@ -26,15 +26,16 @@ from datetime import date
 from functools import partial
 from typing import Any, Literal
 
-from .archive import Archive, ArchivedPostback
-from .core import replan
+from postback_relay.archive import Archive, ArchivedPostback
+from postback_relay.core import replan
+from postback_relay.mapping import _device_id
+from postback_relay.models.amplitude import AmplitudeCall
+from postback_relay.models.postback import Kind, Postback
+from postback_relay.partners import PartnerAdapter
+from postback_relay.privacy import carried_hashes, postback_hash, postback_ids
+
 from .dashboard import DashboardClient, DashboardError
 from .erasures import Erasures
-from .mapping import _device_id
-from .models.amplitude import AmplitudeCall
-from .models.postback import Kind, Postback
-from .partners import PartnerAdapter
-from .privacy import carried_hashes, postback_hash, postback_ids
 
 # Who gets the credit, for what: compared always (absent on one side only is a difference).
 KEY_FIELDS = ("media_source", "campaign")

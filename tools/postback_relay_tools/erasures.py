@@ -26,8 +26,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .aws import client
-from .privacy import keyed_hash
+from postback_relay.aws import client
+from postback_relay.privacy import keyed_hash
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

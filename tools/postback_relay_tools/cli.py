@@ -23,17 +23,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import reset_settings
-from .partners import PartnerAdapter
+from postback_relay.config import reset_settings
+from postback_relay.partners import PartnerAdapter
 
 if TYPE_CHECKING:
+    from postback_relay.messages import DeadLetter
+    from postback_relay.privacy import Kind
+
     from .dlq_export import S3Location
     from .dlq_select import LetterFilter
     from .erasures import Erasures
     from .forget import Stores
     from .local.stack import StackState
-    from .messages import DeadLetter
-    from .privacy import Kind
 
 SAMPLE_POSTBACK = {
     "event_type": "install",
@@ -227,7 +228,8 @@ def _known_error_line(error: Exception) -> str | None:
     with no postback values); None for anything else."""
     import requests
 
-    from .config import ConfigurationError
+    from postback_relay.config import ConfigurationError
+
     from .dashboard import DashboardError
     from .dlq_export import ExportError
     from .erasures import ErasureError
@@ -321,7 +323,8 @@ def _dlq_list(args: argparse.Namespace) -> int:
 
 def _erasures(bucket: str) -> Erasures:
     """The erasure records `replay` and `dlq replay` skip by (ErasureError if they cannot be trusted)."""
-    from .config import get_settings
+    from postback_relay.config import get_settings
+
     from .erasures import Erasures
 
     return Erasures.load(bucket, get_settings().hash_salt)
@@ -347,7 +350,7 @@ def _erasures_bucket(args: argparse.Namespace, state: StackState | None, fallbac
 def _erased_letter(erasures: Erasures, letter: DeadLetter) -> bool:
     if not len(erasures):
         return False
-    from .privacy import carried_hashes, postback_hash, postback_id_of
+    from postback_relay.privacy import carried_hashes, postback_hash, postback_id_of
 
     document: dict[str, Any] = letter.model_dump(mode="json")
     hashes = carried_hashes(erasures.key, document)
@@ -367,8 +370,9 @@ def _erased_note(erased: int) -> str:
 def _dlq_replay(args: argparse.Namespace) -> int:
     from botocore.exceptions import BotoCoreError, ClientError
 
+    from postback_relay.queues import RetryQueue
+
     from .dlq_export import ExportError, S3Location, dead_letters, read_export_records, replay_message
-    from .queues import RetryQueue
 
     select = _letter_filter(args)
     source = S3Location.parse(args.source) if args.source else None  # a bad URI fails before any AWS call
@@ -648,7 +652,7 @@ def _appsflyer_header_call(token: str) -> str:
 
 
 def _postback_url(args: argparse.Namespace) -> int:
-    from .partners.registry import find_partner
+    from postback_relay.partners.registry import find_partner
 
     try:
         adapter = find_partner(args.partner)
@@ -734,12 +738,12 @@ def _try_request(source: str) -> dict[str, Any]:
 def _try(args: argparse.Namespace) -> int:
     from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 
-    from .amplitude.client import PATHS, encode
-    from .config import get_settings
-    from .core import plan
-    from .errors import InternalError, RelayError
-    from .inbound import read_postback
-    from .partners.registry import WrongPartner, a_partner, canonical_name, find_partner
+    from postback_relay.amplitude.client import PATHS, encode
+    from postback_relay.config import get_settings
+    from postback_relay.core import plan
+    from postback_relay.errors import InternalError, RelayError
+    from postback_relay.inbound import read_postback
+    from postback_relay.partners.registry import WrongPartner, a_partner, canonical_name, find_partner
 
     try:
         adapter = find_partner(args.partner)
@@ -795,10 +799,10 @@ def _replay(args: argparse.Namespace) -> int:
     from datetime import date
     from urllib.parse import urlsplit
 
-    from .archive import Archive
-    from .core import replan
-    from .partners.registry import find_partner
-    from .privacy import carried_hashes, postback_hash, postback_ids
+    from postback_relay.archive import Archive
+    from postback_relay.core import replan
+    from postback_relay.partners.registry import find_partner
+    from postback_relay.privacy import carried_hashes, postback_hash, postback_ids
 
     location = urlsplit(args.source)
     if location.scheme != "s3" or not location.netloc:
@@ -815,7 +819,7 @@ def _replay(args: argparse.Namespace) -> int:
     erasures = _erasures(location.netloc)  # recorded in the archive's own bucket
     delivery = None
     if args.send:
-        from .runtime import get_delivery
+        from postback_relay.runtime import get_delivery
 
         delivery = get_delivery()
     totals = {
@@ -868,10 +872,11 @@ def _compare(args: argparse.Namespace) -> int:
     from datetime import date
     from urllib.parse import urlsplit
 
-    from .archive import Archive
+    from postback_relay.archive import Archive
+    from postback_relay.partners.registry import find_partner
+
     from .compare import CompareError, compare_partner
     from .dashboard import DashboardError
-    from .partners.registry import find_partner
 
     location = urlsplit(args.source)
     if location.scheme != "s3" or not location.netloc:
@@ -918,7 +923,8 @@ def _forget_stores(args: argparse.Namespace) -> tuple[Stores, str]:
     """Every store forget must reach, and the key of its hashes: all seven named (flags or their
     variables), or all of `serve` running here. Never some of each: half an erasure would look
     like a whole one."""
-    from .config import ConfigurationError, get_settings
+    from postback_relay.config import ConfigurationError, get_settings
+
     from .forget import Stores
 
     named = {attr: getattr(args, attr) or os.environ.get(variable, "") for attr, _, variable, _ in _FORGET_STORES}
@@ -964,7 +970,7 @@ def _forget_id(args: argparse.Namespace) -> tuple[Kind, str]:
     if value == "-":
         value = sys.stdin.readline().rstrip("\r\n")  # out of the shell's history and the process list
     if not value.strip():
-        from .config import ConfigurationError
+        from postback_relay.config import ConfigurationError
 
         raise ConfigurationError(f"--{kind} needs a non-empty id")
     return kind, value
@@ -973,8 +979,9 @@ def _forget_id(args: argparse.Namespace) -> tuple[Kind, str]:
 def _forget(args: argparse.Namespace) -> int:
     from datetime import date
 
+    from postback_relay.privacy import Person
+
     from .forget import Forget, Window
-    from .privacy import Person
 
     kind, value = _forget_id(args)
     try:
@@ -986,7 +993,7 @@ def _forget(args: argparse.Namespace) -> int:
     if since and until and since > until:
         print("error: --since is after --until", file=sys.stderr)
         return 2
-    from .partners.registry import CUSTOM_PREFIX
+    from postback_relay.partners.registry import CUSTOM_PREFIX
 
     partners = tuple(dict.fromkeys(name.removeprefix(CUSTOM_PREFIX) for name in args.partner))
     stores, key = _forget_stores(args)
@@ -1007,7 +1014,7 @@ def _openapi(args: argparse.Namespace) -> int:
 
 def _apps_store(args: argparse.Namespace) -> Any:
     """The apps table: --table, RELAY_APPS_TABLE, or the one of `serve` running in this directory."""
-    from .tracker.store import TrackerStore
+    from postback_relay.tracker.store import TrackerStore
 
     if args.table:
         os.environ["RELAY_APPS_TABLE"] = args.table
@@ -1021,7 +1028,7 @@ def _apps_store(args: argparse.Namespace) -> Any:
 
 
 def _apps_create(args: argparse.Namespace) -> int:
-    from .tracker.apps import AppError, register_app
+    from postback_relay.tracker.apps import AppError, register_app
 
     try:
         app, api_key = register_app(
@@ -1171,7 +1178,7 @@ def _dashboard_options(parser: argparse.ArgumentParser) -> None:
 def _partner_name(value: str) -> str:
     """A partner as the CLI takes it, in any case (`AppsFlyer`, `custom/Liftoff`), as its canonical
     name (`appsflyer`, `custom/liftoff`): an unknown one is a usage error naming the known ones."""
-    from .partners.registry import canonical_name, find_partner
+    from postback_relay.partners.registry import canonical_name, find_partner
 
     try:
         return canonical_name(find_partner(value))
@@ -1352,7 +1359,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_amplitude_commands(commands)
 
-    from .messages import DeadLetterReason
+    from postback_relay.messages import DeadLetterReason
 
     dlq = commands.add_parser("dlq", help="inspect, replay, export and purge the dead-letter queue")
     dlq_commands = dlq.add_subparsers(dest="dlq_command", required=True)

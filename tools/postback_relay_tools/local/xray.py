@@ -18,7 +18,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..observability import tracing_enabled
+from postback_relay.observability import tracing_enabled
 
 TRACE_HEADER_ENV = "_X_AMZN_TRACE_ID"
 

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit
 
-from .archive import _day
-from .aws import client
-from .messages import DeadLetter, RetryMessage
-from .queues import DeadLetterQueue, QueuedMessage
+from postback_relay.archive import _day
+from postback_relay.aws import client
+from postback_relay.messages import DeadLetter, RetryMessage
+from postback_relay.queues import DeadLetterQueue, QueuedMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -44,14 +44,22 @@ from functools import cached_property, partial
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from .archive import Archive, ArchivedPostback, ObjectVersion, delete_versions, object_versions, read_version
-from .aws import boto_config, client
+from postback_relay.archive import (
+    Archive,
+    ArchivedPostback,
+    ObjectVersion,
+    delete_versions,
+    object_versions,
+    read_version,
+)
+from postback_relay.aws import boto_config, client
+from postback_relay.fence import DEVICE_FIELDS, ErasureFence
+from postback_relay.partners import PartnerAdapter
+from postback_relay.privacy import Kind, Person, normalised, person_hash, postback_hash, postback_id_of, postback_ids
+from postback_relay.queues import Queue, QueuedMessage
+
 from .dlq_export import DEFAULT_PREFIX, SUFFIX
 from .erasures import ensure_key_check, write_record
-from .fence import DEVICE_FIELDS, ErasureFence
-from .partners import PartnerAdapter
-from .privacy import Kind, Person, normalised, person_hash, postback_hash, postback_id_of, postback_ids
-from .queues import Queue, QueuedMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -205,7 +213,7 @@ class Report:
 
 def _adapters() -> dict[str, PartnerAdapter]:
     """Every adapter by the name its postbacks are archived under (custom networks: their own name)."""
-    from .partners.registry import coded_partners, custom_networks
+    from postback_relay.partners.registry import coded_partners, custom_networks
 
     return {**custom_networks(), **coded_partners()}
 
@@ -629,7 +637,7 @@ class Forget:
         counts = self.report.tracker
         if counts is None:
             return
-        from .tracker.store import TrackerStore
+        from postback_relay.tracker.store import TrackerStore
 
         store = TrackerStore(self.stores.apps_table, self.stores.clicks_table, self.stores.installs_table)
         apps = [app.app_id for app in store.list_apps()]  # a handful of rows: the one scan, of the smallest table
