@@ -20,8 +20,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import SplitResult, urlsplit
 
 from postback_relay.config import reset_settings
 from postback_relay.partners import PartnerAdapter
@@ -794,23 +796,25 @@ def _try(args: argparse.Namespace) -> int:
     return 0
 
 
+def _archive_days(args: argparse.Namespace) -> tuple[SplitResult, date, date]:
+    """replay's and compare's --from s3://BUCKET[/PREFIX], --since and --until (ValueError: the usage slip)."""
+    location = urlsplit(args.source)
+    if location.scheme != "s3" or not location.netloc:
+        raise ValueError("--from must be s3://BUCKET[/PREFIX]")
+    return location, date.fromisoformat(args.since), date.fromisoformat(args.until or args.since)
+
+
 def _replay(args: argparse.Namespace) -> int:
     """Re-run archived postbacks through the same mapping; dry-run unless --send."""
-    from datetime import date
-    from urllib.parse import urlsplit
 
     from postback_relay.archive import Archive
     from postback_relay.core import replan
     from postback_relay.partners.registry import find_partner
     from postback_relay.privacy import carried_hashes, postback_hash, postback_ids
 
-    location = urlsplit(args.source)
-    if location.scheme != "s3" or not location.netloc:
-        print("error: --from must be s3://BUCKET[/PREFIX]", file=sys.stderr)
-        return 2
     try:
+        location, since, until = _archive_days(args)
         adapter = find_partner(args.partner)
-        since, until = date.fromisoformat(args.since), date.fromisoformat(args.until or args.since)
     except (KeyError, ValueError) as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return 2
@@ -869,8 +873,6 @@ def _replay(args: argparse.Namespace) -> int:
 
 def _compare(args: argparse.Namespace) -> int:
     """Shadow mode's check (compare.py): per partner, users matched, differing, missing on either side."""
-    from datetime import date
-    from urllib.parse import urlsplit
 
     from postback_relay.archive import Archive
     from postback_relay.partners.registry import find_partner
@@ -878,13 +880,9 @@ def _compare(args: argparse.Namespace) -> int:
     from .compare import CompareError, compare_partner
     from .dashboard import DashboardError
 
-    location = urlsplit(args.source)
-    if location.scheme != "s3" or not location.netloc:
-        print("error: --from must be s3://BUCKET[/PREFIX]", file=sys.stderr)
-        return 2
     try:
+        location, since, until = _archive_days(args)
         adapters = [find_partner(name) for name in args.partner]
-        since, until = date.fromisoformat(args.since), date.fromisoformat(args.until or args.since)
     except (KeyError, ValueError) as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return 2

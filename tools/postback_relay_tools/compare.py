@@ -28,7 +28,7 @@ from typing import Any, Literal
 
 from postback_relay.archive import Archive, ArchivedPostback
 from postback_relay.core import replan
-from postback_relay.mapping import _device_id
+from postback_relay.mapping import amplitude_device_id
 from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.models.postback import Kind, Postback
 from postback_relay.partners import PartnerAdapter
@@ -173,7 +173,7 @@ def people(postbacks: Iterator[RemappedPostback], tally: Tally) -> dict[str, Per
         if postback.kind not in _ATTRIBUTION_KINDS:
             tally.in_app_events += 1
             continue
-        device = _device_id(postback)
+        device = amplitude_device_id(postback)
         lookups = tuple(term for term in (postback.user_id, device) if term)
         if not lookups:  # no id Amplitude's user search knows (an advertising id alone)
             tally.undeliverable += 1

@@ -57,7 +57,7 @@ def _initial_properties(postback: Postback, convention: Convention) -> dict[str,
     }
 
 
-def _device_id(postback: Postback) -> str | None:
+def amplitude_device_id(postback: Postback) -> str | None:
     """The id an Amplitude SDK uses as device_id by default: IDFV on iOS; on Android the
     advertising id (SDK option `useAdvertisingIdForDeviceId`), else the App Set id."""
     ids = postback.ids
@@ -123,7 +123,7 @@ def _in_app_event(postback: Postback, convention: Convention, insert_id: str) ->
     return HttpApiEvent(
         event_type=convention.event_type(postback.kind, postback.event_name),
         user_id=postback.user_id,
-        device_id=_device_id(postback),
+        device_id=amplitude_device_id(postback),
         time=postback.time_ms,
         insert_id=insert_id,
         event_properties=properties or None,
@@ -157,7 +157,7 @@ def to_amplitude_calls(
 
     calls: list[AmplitudeCall] = []
     if postback.kind is Kind.IN_APP_EVENT:
-        if not (postback.user_id or _device_id(postback)):
+        if not (postback.user_id or amplitude_device_id(postback)):
             raise Undeliverable(
                 "in-app event has neither a user id nor a device id (idfv/idfa on iOS, "
                 "advertising id or app set id on Android) for Amplitude"
