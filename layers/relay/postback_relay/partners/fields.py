@@ -74,8 +74,11 @@ def money(value: Any, *, partner: str, field: str) -> Decimal | None:
     if isinstance(value, bool):
         raise BadRequest(f"{partner} {field} is not a number: {value!r}", field=field)
     text = clean_text(value)
-    if text is None:
-        return None
+    return parse_money(text, partner=partner, field=field) if text is not None else None
+
+
+def parse_money(text: str, *, partner: str, field: str) -> Decimal | None:
+    """`money` for text already cleaned (a mapping file's transformed value): None when zero."""
     try:
         amount = Decimal(text)
     except InvalidOperation:
@@ -89,6 +92,23 @@ def finite_amount(amount: Decimal) -> bool:
     """Whether Amplitude's JSON can carry `amount`: finite as a Decimal AND as the float sent
     (Decimal("1e400") is finite, its float is infinity, which JSON cannot hold)."""
     return amount.is_finite() and math.isfinite(float(amount))
+
+
+def capped(text: str | None, limit: int = MAX_TEXT) -> str | None:
+    """`text` cut at `limit` characters (Amplitude's caps)."""
+    return text if text is None or len(text) <= limit else text[:limit]
+
+
+def checked_user_id(value: Any, *, partner: str, field: str) -> str | None:
+    """The app's user id in `value`, if usable. One longer than Amplitude takes is refused (400
+    naming the field): cut, it would be someone else's id."""
+    user_id = clean_user_id(value)
+    if user_id is not None and len(user_id) > MAX_TEXT:
+        raise BadRequest(
+            f"{partner} {field} is longer than the {MAX_TEXT} characters Amplitude takes for a user id",
+            field=field,
+        )
+    return user_id
 
 
 def upper(text: str | None) -> str | None:
@@ -127,13 +147,23 @@ def resolve_platform(
     (windows, web, ...) is None, as Amplitude's Attribution API knows only ios/android. Nothing
     stated: inferred from the ids."""
     if stated is not None:
-        lowered = stated.lower()
-        if lowered in ios:
-            return "ios"
-        if lowered in android:
-            return "android"
-        return None
+        return stated_platform(stated, ios=ios, android=android)
     return infer_platform(ids)
+
+
+def stated_platform(
+    stated: str,
+    *,
+    ios: Collection[str] = ("ios",),
+    android: Collection[str] = ("android",),
+) -> Platform | None:
+    """The platform a postback states (lower-cased words in `ios` / `android`), else None."""
+    lowered = stated.lower()
+    if lowered in ios:
+        return "ios"
+    if lowered in android:
+        return "android"
+    return None
 
 
 def json_object(value: Any, *, partner: str, field: str) -> Mapping[Any, Any] | None:
@@ -212,7 +242,7 @@ class Fields:
         for key in keys:
             text = clean_text(self.get(key), dunder_names=dunder_names)
             if text is not None:
-                return text if len(text) <= limit else text[:limit]
+                return capped(text, limit)
         return None
 
     def texts(self, keys_by_name: Mapping[str, Keys]) -> dict[str, str | None]:
@@ -223,19 +253,11 @@ class Fields:
         return is_true(self.get(key))
 
     def user_id(self, *keys: str) -> str | None:
-        """The app's user id from the first of `keys` holding a usable one. One longer than
-        Amplitude takes is refused (400 naming the field): cut, it would be someone else's id."""
+        """The app's user id from the first of `keys` holding a usable one (`checked_user_id`)."""
         for key in keys:
-            user_id = clean_user_id(self.get(key))
-            if user_id is None:
-                continue
-            if len(user_id) > MAX_TEXT:
-                field = f"{self.field_prefix}{key}"
-                raise BadRequest(
-                    f"{self.partner} {field} is longer than the {MAX_TEXT} characters Amplitude takes for a user id",
-                    field=field,
-                )
-            return user_id
+            user_id = checked_user_id(self.get(key), partner=self.partner, field=f"{self.field_prefix}{key}")
+            if user_id is not None:
+                return user_id
         return None
 
     def money(self, key: str) -> Decimal | None:
