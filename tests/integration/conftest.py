@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from postback_relay.runtime import reset_runtime
-from tests.integration.test_handlers import SAMPLE_TOKENS
+from tests.integration.support import SAMPLE_TOKENS
 
 
 @pytest.fixture

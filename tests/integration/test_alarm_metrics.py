@@ -11,7 +11,7 @@ import pytest
 
 from postback_relay import observability
 from postback_relay.runtime import reset_runtime
-from tests.integration.test_handlers import SAMPLE_TOKEN, SAMPLE_TOKENS, invoke, request, route_for, sample
+from tests.integration.support import SAMPLE_TOKEN, SAMPLE_TOKENS, invoke, request, route_for, sample
 from tests.unit.template_document import resources, template
 
 # One sample postback per partner function (events/).

@@ -23,7 +23,7 @@ from postback_relay_tools.dashboard import DashboardClient
 from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import EVERY_ROUTE_TOKEN, ROOT, TOKEN
 from tests.emulator.conftest import KEY, SECRET, Clock, make_emulator
-from tests.integration.test_handlers import sample
+from tests.integration.support import sample
 
 SOURCE = "googleadwords_int"
 CAMPAIGN = "PB_iOS_US_Search_Brand"

@@ -2,94 +2,36 @@
 
 from __future__ import annotations
 
-import gzip
 import json
 import re
 import time
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
-from postback_relay.mapping import AmplitudeCall
-from postback_relay.messages import DeadLetter, DeadLetterReason, RetryMessage
+from postback_relay.messages import RetryMessage
 from postback_relay.queues import DeadLetterQueue
 from postback_relay_tools.cli import main
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink
 from tests.conftest import queue_bodies
-from tests.integration.test_serve import cli, local_stack, post, realistic_postbacks
-
-
-def call(insert_id: str) -> AmplitudeCall:
-    return AmplitudeCall(
-        endpoint="attribution",
-        insert_id=insert_id,
-        payload={
-            "event_type": "[AppsFlyer] Install",
-            "platform": "ios",
-            "idfa": "6D92078A-8246-4BA4-AE5B-76104861E7DC",
-        },
-    )
-
-
-def put_letters(dlq_url: str) -> None:
-    """A rejected and an exhausted letter, and a body nobody can read."""
-    queue = DeadLetterQueue(dlq_url)
-    for reason, status, partner, insert_id, received_at_ms in (
-        (DeadLetterReason.REJECTED, 400, "appsflyer", "rejected-1", 1_000),
-        (DeadLetterReason.MAX_ATTEMPTS, 503, "adjust", "exhausted-1", 3_000),
-    ):
-        queue.put(
-            DeadLetter(
-                reason=reason,
-                status=status,
-                error=f"HTTP {status}",
-                attempts=3,
-                partner=partner,
-                call=call(insert_id),
-                received_at_ms=received_at_ms,
-                dead_lettered_at_ms=received_at_ms + 1_000,
-            )
-        )
-    queue.send_body("not json at all")
+from tests.integration.support import (
+    assert_one_line_error,
+    call,
+    cli,
+    listed,
+    local_stack,
+    objects,
+    post,
+    put_letters,
+    realistic_postbacks,
+    run,
+)
 
 
 @pytest.fixture
 def flags(relay_env: dict[str, str], aws: dict[str, str]) -> list[str]:
     return ["--dlq-url", aws["dlq"], "--retry-queue-url", aws["retry"]]
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def listed(capsys: pytest.CaptureFixture[str], flags: list[str]) -> list[dict[str, Any]]:
-    code, out, _ = run(capsys, "dlq", "list", "--json", *flags)
-    assert code == 0
-    records: list[dict[str, Any]] = json.loads(out)
-    return records
-
-
-def objects(bucket: str) -> dict[str, list[dict[str, Any]]]:
-    """Every object in the bucket, as its JSON lines."""
-    s3 = boto3.client("s3")
-    keys = [entry["Key"] for entry in s3.list_objects_v2(Bucket=bucket).get("Contents", [])]
-    return {
-        key: [
-            json.loads(line)
-            for line in gzip.decompress(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).splitlines()
-        ]
-        for key in keys
-    }
-
-
-def assert_one_line_error(err: str, fragment: str) -> None:
-    assert err.startswith("error: ")
-    assert fragment in err
-    assert err.count("\n") == 1  # one line, no traceback
 
 
 def by_id(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

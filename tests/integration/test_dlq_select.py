@@ -18,7 +18,7 @@ from postback_relay_tools import cli as cli_module
 from postback_relay_tools.cli import main
 from postback_relay_tools.dlq_export import S3Location
 from tests.conftest import queue_bodies
-from tests.integration.test_dlq_export import (
+from tests.integration.support import (
     assert_one_line_error,
     call,
     listed,

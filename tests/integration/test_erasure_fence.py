@@ -19,11 +19,10 @@ from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import RetryMessage
 from postback_relay.privacy import person_hash, postback_hash
 from postback_relay.queues import DeadLetterQueue, RetryQueue
-from postback_relay.retry import handle_retry_batch
 from postback_relay.runtime import get_delivery, reset_runtime
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink
-from postback_relay_tools.local.events import SqsMessage, lambda_context, sqs_event
 from tests.conftest import queue_bodies
+from tests.integration.support import consume
 
 KEY = "fence-test-key"
 IDFA, IDFV, USER = "6D92078A-8246-4BA4-AE5B-76104861E7DC", "3F2504E0-4F89-11D3-9A0C-0305E82C3301", "user-fenced-7"
@@ -43,19 +42,6 @@ def fenced_env(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> dict[str
     monkeypatch.setenv("RELAY_HASH_SALT", KEY)
     reset_runtime()
     return env
-
-
-def consume(url: str) -> dict[str, Any]:
-    """One poll of the retry queue through the retry handler; settled records deleted (the event source)."""
-    sqs = boto3.client("sqs")
-    received = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    batch = [SqsMessage(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in received]
-    result = handle_retry_batch(sqs_event(batch, "arn:aws:sqs:us-east-1:1:retry"), lambda_context("RetryFunction", 60))
-    failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
-    for message in batch:
-        if message.message_id not in failed:
-            sqs.delete_message(QueueUrl=url, ReceiptHandle=message.receipt_handle)
-    return {"received": len(batch), "failed": len(failed)}
 
 
 def test_a_call_is_fenced_by_each_id_it_names_and_by_its_postback() -> None:

@@ -34,14 +34,13 @@ from postback_relay.tracker.apps import register_app
 from postback_relay.tracker.service import Tracker, TrackerSettings
 from postback_relay.tracker.store import TrackerStore
 from postback_relay_tools import forget
-from postback_relay_tools.cli import main
 from postback_relay_tools.dlq_export import S3Location, letter_record, write_export
 from postback_relay_tools.forget import idempotency_record_hash
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink
 from postback_relay_tools.local.events import SqsMessage, lambda_context, sqs_event
 from postback_relay_tools.local.template import load_template
 from tests.conftest import ROOT, TOKEN, fixture_json, stack_with_stand_in
-from tests.integration.test_handlers import invoke, sample
+from tests.integration.support import invoke, run, sample
 
 KEY = "forget-test-key"
 INSTALL = "appsflyer-install-ios-post.json"
@@ -284,12 +283,6 @@ def world(env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPa
     dlq.send_body(json.dumps({"unreadable": True, "user": ANN.user}))  # a body no model reads, still Ann's
     write_export(S3Location(bucket, "dead-letters"), records, now_ms)
     return World(env, ids)
-
-
-def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
-    code = main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_no_raw_id(*texts: str) -> None:

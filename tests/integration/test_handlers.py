@@ -10,7 +10,6 @@ import json
 import logging
 import time
 from copy import deepcopy
-from functools import cache
 from typing import Any
 
 import pytest
@@ -18,46 +17,19 @@ import pytest
 from postback_relay.observability import logger
 from postback_relay.runtime import reset_runtime
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
-from postback_relay_tools.local.events import LocalLambdaContext, http_api_event
-from postback_relay_tools.local.template import load_template
-from tests.conftest import ROOT, queue_bodies
-
-EVENTS = ROOT / "events"
-# The samples' RELAY_TOKENS (`sam local invoke --env-vars events/env.json`): every route the same token.
-SAMPLE_TOKENS = json.loads((EVENTS / "env.json").read_text())["Parameters"]["RELAY_TOKENS"]
-SAMPLE_TOKEN = json.loads(SAMPLE_TOKENS)["appsflyer"][0]
-TEMPLATE = load_template(ROOT / "template.yaml")
-
-
-@cache
-def function(logical_id: str) -> Any:
-    [spec] = {route.function for route in TEMPLATE.routes if route.function.logical_id == logical_id} or {
-        consumer.function for consumer in TEMPLATE.consumers if consumer.function.logical_id == logical_id
-    }
-    return spec.load()
-
-
-def sample(name: str) -> dict[str, Any]:
-    event: dict[str, Any] = json.loads((EVENTS / name).read_text())
-    return event
-
-
-def invoke(name: str, event: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    result = function(name)(event, LocalLambdaContext(name, timeout_s=5))
-    return result["statusCode"], json.loads(result["body"])
-
-
-# Partner postbacks; the tracker samples need a registered app (tests/tracker/test_tracker_samples.py).
-ROUTE_EVENTS = sorted(
-    path.name
-    for path in EVENTS.glob("*.json")
-    if path.name not in ("env.json", "retry-sqs.json") and not path.name.startswith("tracker-")
+from postback_relay_tools.local.events import LocalLambdaContext
+from tests.conftest import queue_bodies
+from tests.integration.support import (
+    EVENTS,
+    ROUTE_EVENTS,
+    SAMPLE_TOKEN,
+    TEMPLATE,
+    function,
+    invoke,
+    request,
+    route_for,
+    sample,
 )
-
-
-def route_for(event: dict[str, Any]) -> Any:
-    [route] = [route for route in TEMPLATE.routes if route.route_key == event["routeKey"]]
-    return route
 
 
 @pytest.mark.parametrize("event_file", ROUTE_EVENTS)
@@ -146,18 +118,6 @@ def test_unreadable_retry_message_is_dead_lettered_not_dropped(env: dict[str, st
     assert result == {"batchItemFailures": []}
     [letter] = queue_bodies(env["RELAY_DLQ_URL"])
     assert (letter["reason"], letter["raw_body"]) == ("unreadable_message", "{broken")
-
-
-def request(method: str, query: str = "", body: bytes = b"", content_type: str = "application/json") -> dict[str, Any]:
-    headers = {"content-type": content_type} if body else {}
-    return http_api_event(
-        method,
-        "/v1/postbacks/appsflyer",
-        query=query,
-        body=body,
-        headers=headers,
-        route_key=f"{method} /v1/postbacks/appsflyer",
-    )
 
 
 @pytest.mark.parametrize(

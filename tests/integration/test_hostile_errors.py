@@ -23,7 +23,7 @@ from postback_relay.models.postback import Postback
 from postback_relay.observability import logger
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink
 from postback_relay_tools.local.events import LocalLambdaContext
-from tests.integration.test_handlers import SAMPLE_TOKEN, function, sample
+from tests.integration.support import SAMPLE_TOKEN, function, sample
 
 USER_ID = "hostile-user-7f3a9c"
 IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"

@@ -24,13 +24,12 @@ from postback_relay.idempotency import Idempotency
 from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import RetryMessage
 from postback_relay.queues import RetryQueue
-from postback_relay.retry import handle_retry_batch
 from postback_relay.runtime import reset_runtime
 from postback_relay_tools.cli import main
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
-from postback_relay_tools.local.events import LocalLambdaContext, SqsMessage, lambda_context, sqs_event
+from postback_relay_tools.local.events import LocalLambdaContext
 from tests.conftest import queue_bodies
-from tests.integration.test_handlers import function, sample
+from tests.integration.support import consume, function, sample
 
 INSTALL = "appsflyer-install-ios-post.json"
 CALL = AmplitudeCall(
@@ -38,20 +37,6 @@ CALL = AmplitudeCall(
     insert_id="appsflyer-attribution-loss-path",
     payload={"event_type": "[AppsFlyer] Install", "platform": "ios", "idfa": "6D92078A-8246-4BA4-AE5B-76104861E7DC"},
 )
-
-
-def consume(queue_url: str) -> dict[str, Any]:
-    """One poll of the retry queue through the retry handler, deleting what it settled (as the SQS
-    event source does)."""
-    sqs = boto3.client("sqs")
-    received = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
-    batch = [SqsMessage(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in received]
-    result = handle_retry_batch(sqs_event(batch, "arn:aws:sqs:us-east-1:1:retry"), lambda_context("RetryFunction", 60))
-    failed = {item["itemIdentifier"] for item in result["batchItemFailures"]}
-    for message in batch:
-        if message.message_id not in failed:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message.receipt_handle)
-    return {"received": len(batch), "failed": len(failed)}
 
 
 def test_a_wait_past_the_sqs_delay_cap_is_sent_when_due_not_dropped(env: dict[str, str], sink: AmplitudeSink) -> None:

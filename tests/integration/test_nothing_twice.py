@@ -19,7 +19,7 @@ from postback_relay.runtime import reset_runtime
 from postback_relay_tools.cli import main
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
 from postback_relay_tools.local.events import SqsMessage, lambda_context, sqs_event
-from tests.integration.test_handlers import SAMPLE_TOKEN, invoke, sample
+from tests.integration.support import SAMPLE_TOKEN, invoke, sample
 
 INSTALL = "appsflyer-install-ios-post.json"
 REDELIVERED = AmplitudeCall(

@@ -21,7 +21,7 @@ from postback_relay.secrets import CUSTOM_NETWORKS
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink
 from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import API_KEY, ROOT, TOKEN, fixture_json
-from tests.integration.test_handlers import ROUTE_EVENTS, SAMPLE_TOKEN, invoke, route_for, sample
+from tests.integration.support import ROUTE_EVENTS, SAMPLE_TOKEN, invoke, route_for, sample
 
 PREFIX = "/v1/postbacks/"
 WRONG = "not-any-relay-token-at-all"

@@ -16,7 +16,7 @@ from postback_relay.inbound import read_postback
 from postback_relay.privacy import HASHED_PREFIX, keyed_hash, network_field
 from postback_relay_tools.cli import main
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink
-from tests.integration.test_handlers import ROUTE_EVENTS, invoke, route_for, sample
+from tests.integration.support import ROUTE_EVENTS, invoke, route_for, sample
 
 KEY = "archive-test-key"
 

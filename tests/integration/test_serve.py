@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -16,77 +15,14 @@ import pytest
 import requests
 
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
-from postback_relay_tools.local.stack import LocalStack
-from tests.conftest import API_KEY, ROOT, TOKEN, fixture_json
-
-POSTBACK_URL = "/v1/postbacks/appsflyer"
-# Variables another shell would not have: the CLI must find the stack through its state file.
-_STACK_VARIABLES = (
-    "AWS_ENDPOINT_URL",
-    "RELAY_DLQ_URL",
-    "RELAY_RETRY_QUEUE_URL",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-)
+from tests.conftest import API_KEY, ROOT, fixture_json
+from tests.integration.support import POSTBACK_URL, STACK_VARIABLES, cli, local_stack, post, realistic_postbacks
 
 
 @pytest.fixture
 def stand_in() -> Iterator[AmplitudeSink]:
     with AmplitudeSink(api_key=API_KEY) as server:
         yield server
-
-
-def local_stack(tmp_path: Path, sink: AmplitudeSink, **environment: str) -> LocalStack:
-    return LocalStack(
-        ROOT / "template.yaml",
-        port=0,
-        amplitude_url=sink.url,
-        state_file=tmp_path / "serve.json",
-        environment={
-            "AMPLITUDE_API_KEY": API_KEY,
-            "RELAY_TOKEN": TOKEN,
-            "RELAY_RETRY_BASE_DELAY_S": "0",
-            **environment,
-        },
-    )
-
-
-def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {name: value for name, value in os.environ.items() if name not in _STACK_VARIABLES}
-    return subprocess.run(  # noqa: S603 - our own CLI
-        [sys.executable, "-m", "postback_relay_tools.cli", *args, "--state-file", str(tmp_path / "serve.json")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=True,
-    )
-
-
-def realistic_postbacks(count: int) -> list[dict[str, Any]]:
-    """Distinct AppsFlyer postbacks in the shapes of the fixtures: installs on both platforms,
-    re-engagements, organic installs and purchases, each with its own device and user."""
-    templates = [
-        fixture_json("appsflyer", f"{name}.json")
-        for name in ("install_ios", "install_android", "reengagement", "organic_install", "inapp_purchase")
-    ]
-    postbacks = []
-    for index in range(count):
-        postback = deepcopy(templates[index % len(templates)])
-        suffix = f"{index:012d}"
-        for key in ("idfa", "idfv"):
-            if postback.get(key):
-                postback[key] = postback[key][:-12] + suffix
-        if postback.get("advertising_id"):
-            postback["advertising_id"] = postback["advertising_id"][:-12] + suffix
-        postback["customer_user_id"] = f"user-{index:05d}"
-        postback["event_time"] = f"2026-11-20 13:{index // 60:02d}:{index % 60:02d}.000"
-        postbacks.append(postback)
-    return postbacks
-
-
-def post(stack: LocalStack, postback: dict[str, Any], token: str = TOKEN) -> requests.Response:
-    return requests.post(f"{stack.url}{POSTBACK_URL}", params={"token": token}, json=postback, timeout=10)
 
 
 def delivered_keys(sink: AmplitudeSink) -> list[str]:
@@ -190,7 +126,7 @@ def test_serve_command_starts_and_prints_a_ready_to_paste_postback(tmp_path: Pat
     env = {
         name: value
         for name, value in os.environ.items()
-        if name not in (*_STACK_VARIABLES, "AMPLITUDE_API_URL", "RELAY_TOKEN", "RELAY_TOKENS")
+        if name not in (*STACK_VARIABLES, "AMPLITUDE_API_URL", "RELAY_TOKEN", "RELAY_TOKENS")
     }
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         [

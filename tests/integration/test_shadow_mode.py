@@ -19,8 +19,7 @@ from postback_relay.runtime import reset_runtime
 from postback_relay_tools.cli import main
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
 from tests.conftest import queue_bodies
-from tests.integration.test_handlers import invoke, sample
-from tests.integration.test_loss_paths import consume
+from tests.integration.support import consume, invoke, sample
 
 INSTALL = "appsflyer-install-ios-post.json"
 

@@ -14,8 +14,8 @@ from postback_relay.tracker.apps import register_app
 from postback_relay.tracker.models import App
 from postback_relay.tracker.store import TrackerStore
 from postback_relay_tools.local.events import lambda_context
-from tests.integration.test_handlers import function, sample
-from tests.tracker.test_tracker_clock import GAID, create_tables_for_the_handler
+from tests.integration.support import function, sample
+from tests.tracker.support import GAID, create_tables_for_the_handler
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
 

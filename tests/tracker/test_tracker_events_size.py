@@ -30,7 +30,7 @@ from postback_relay.tracker.models import App, EventsRequest, InstallRequest
 from postback_relay.tracker.service import MAX_CAMPAIGN_CHARS, Tracker, TrackerSettings
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
 from tests.conftest import API_KEY, queue_bodies
-from tests.tracker.test_tracker_clock import CHROME, GAID, IP, T0, Clock, create_tables
+from tests.tracker.support import CHROME, GAID, IP, T0, Clock, create_tables
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
 

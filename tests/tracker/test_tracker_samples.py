@@ -14,8 +14,8 @@ from postback_relay.tracker.store import TrackerStore
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink
 from postback_relay_tools.local.events import lambda_context
 from tests.conftest import ROOT
-from tests.integration.test_handlers import function, sample
-from tests.tracker.test_tracker_clock import create_tables_for_the_handler
+from tests.integration.support import function, sample
+from tests.tracker.support import create_tables_for_the_handler
 
 SAMPLE_KEY = "ak_replace_with_the_key_apps_create_printed"
 

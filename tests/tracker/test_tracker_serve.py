@@ -18,7 +18,7 @@ import requests
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink
 from postback_relay_tools.local.stack import LocalStack
 from tests.conftest import stack_with_stand_in
-from tests.tracker.test_tracker_redirects import FOLLOWED, REFUSED
+from tests.tracker.redirect_cases import FOLLOWED, REFUSED
 
 pytestmark = pytest.mark.slow  # a local stack, servers or many moto calls: not in make test-quick
 

@@ -1,8 +1,10 @@
 """What the partner adapter tests share: fixtures with changes, and the table-driven checks.
 
-Each tests/unit/test_<partner>.py keeps its own tables (PARSE_CASES, BAD_REQUEST_CASES,
-UNDELIVERABLE_CASES, AMPLITUDE_CASES, ...); the checks that run a row are here, so one rule
-("a 400 names the field", "the final Amplitude payloads hold these values") is written once.
+Each tests/unit/partner_tables/<partner>.py keeps its own tables (PARSE_CASES, BAD_REQUEST_CASES,
+UNDELIVERABLE_CASES, AMPLITUDE_CASES, ...); tests/unit/test_partner_contract.py runs every row of
+every partner through the checks here, so one rule ("a 400 names the field", "the final Amplitude
+payloads hold these values") is written once. tests/unit/test_<partner>.py keeps what only that
+partner has.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 
 from postback_relay.errors import BadRequest, Undeliverable
 from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
-from postback_relay.models.postback import Postback
+from postback_relay.models.postback import Kind, Postback
 from postback_relay.partners import Convention, PartnerAdapter
 from tests.conftest import fixture_json
 
@@ -146,9 +148,25 @@ def check_resend(adapter: PartnerAdapter, payload: Mapping[str, Any]) -> None:
     assert insert_ids(first, adapter.convention) == insert_ids(resend, adapter.convention)
 
 
-def check_different_keys(parse: Parse, original: Mapping[str, Any], changed_payload: Mapping[str, Any]) -> None:
-    """A different postback (e.g. another event time): a different dedup key."""
-    assert parse(changed_payload).dedup_key() != parse(original).dedup_key()
+def check_different_keys(
+    adapter: PartnerAdapter, original: Mapping[str, Any], changed_payload: Mapping[str, Any]
+) -> None:
+    """A different postback (e.g. another event time): a different dedup key, and no insert id
+    in common (Amplitude would drop the second as a duplicate)."""
+    first, other = adapter.parse(original), adapter.parse(changed_payload)
+    assert other.dedup_key() != first.dedup_key()
+    assert set(insert_ids(first, adapter.convention)).isdisjoint(insert_ids(other, adapter.convention))
+
+
+def check_same_keys(parse: Parse, first: Mapping[str, Any], resend: Mapping[str, Any]) -> None:
+    """The same postback sent again, changed only where the partner's id says it is the same event
+    or in keys that are not data (the token): the same dedup key."""
+    assert parse(resend).dedup_key() == parse(first).dedup_key()
+
+
+def check_unread_keys(parse: Parse, original: Mapping[str, Any], with_unread_keys: Mapping[str, Any]) -> None:
+    """Keys the adapter never reads (the token, the partner's own device id): the same postback."""
+    assert parse(with_unread_keys) == parse(original)
 
 
 def check_zeroed_idfa_never_sent(adapter: PartnerAdapter, payload: Mapping[str, Any]) -> None:
@@ -159,6 +177,20 @@ def check_zeroed_idfa_never_sent(adapter: PartnerAdapter, payload: Mapping[str, 
 def check_no_revenue_fields(call: AmplitudeCall) -> None:
     for field in ("price", "revenue", "quantity", "currency", "revenueType"):
         assert field not in call.payload
+
+
+def check_event_without_revenue(adapter: PartnerAdapter, payload: Mapping[str, Any], event_type: str) -> None:
+    """An in-app event without revenue: one HTTP API event of its own name, no revenue fields."""
+    [call] = calls_for(adapter, payload)
+    assert call.payload["event_type"] == event_type
+    check_no_revenue_fields(call)
+
+
+def check_user_properties_exact(
+    adapter: PartnerAdapter, payload: Mapping[str, Any], expected: Mapping[str, Any]
+) -> None:
+    """No stray properties: the attribution event carries exactly these user properties."""
+    assert payload_by_endpoint(calls_for(adapter, payload))["attribution"]["user_properties"] == expected
 
 
 def check_missing_keys_parse_like_empty(parse: Parse, payload: Mapping[str, Any]) -> None:
@@ -177,6 +209,17 @@ def check_template_keys_are_macro_names(template: Mapping[str, str], open_: str,
     """Each query key of a recommended template is its macro's own name (`idfa={idfa}`)."""
     for key, macro in template.items():
         assert macro == f"{open_}{key}{close}", key
+
+
+# (Convention method, its arguments, the name it gives): ("property_name", ("media_source",), "[adjust] network").
+ConventionNames = list[tuple[str, tuple[Any, ...], str]]
+
+
+def check_convention_names(convention: Convention, names: ConventionNames) -> None:
+    """The Amplitude names the convention gives, and an event type for every attribution kind."""
+    for method, args, expected in names:
+        assert getattr(convention, method)(*args) == expected, (method, args)
+    assert set(convention.event_types) == {kind for kind in Kind if kind.is_attribution}
 
 
 def check_adapter_wiring(
