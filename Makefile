@@ -15,7 +15,7 @@ SAM_PYTHON_PATH ?= $(shell \
 HOST ?= 127.0.0.1
 PORT ?= 3000
 
-.PHONY: install install-local run test test-quick browser report-png lint typecheck cfn-lint pytest validate build bench clean
+.PHONY: install install-local run test test-quick browser report-png events lint typecheck cfn-lint pytest validate build bench clean
 
 # Two stamps: `make run` needs only the `local` extra, `make test` the whole `dev` one (local
 # included). A dev install stamps both, so `make run` after `make test` never narrows the venv, and
@@ -53,6 +53,10 @@ browser:
 # docs/report.png: a screenshot of `postback-relay report --html` over the emulator, through that chromium.
 report-png: install browser
 	$(BIN)/python -m tests.emulator.report_png docs/report.png
+
+# events/*.json (`sam local invoke -e`) from tests/fixtures and template.yaml; never edited by hand.
+events: install-local
+	$(BIN)/python -m postback_relay_tools.sample_events
 
 lint: install
 	$(BIN)/ruff check .
