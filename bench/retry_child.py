@@ -36,7 +36,12 @@ def main() -> None:
         arn = sqs.get_queue_attributes(QueueUrl=retry_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         os.environ["RELAY_RETRY_QUEUE_URL"] = retry_url
         os.environ["RELAY_DLQ_URL"] = dlq_url
-        from postback_relay.retry import handler
+        from postback_relay.config import DELIVERING_FUNCTION
+        from postback_relay.retry import retry_handler
+        from postback_relay.runtime import Runtime
+
+        # The retry function as deployed, less its idempotency table (off here, as in the baseline).
+        handler = retry_handler(Runtime(DELIVERING_FUNCTION))
 
         for start in range(0, total, 10):
             entries = []

@@ -1,5 +1,5 @@
 """Retry consumer: redelivers queued Amplitude calls; dead-letters what can never be delivered."""
 
-from postback_relay.retry import handler
+from postback_relay.retry import retry_handler
 
-__all__ = ["handler"]
+handler = retry_handler()

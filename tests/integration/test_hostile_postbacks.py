@@ -37,6 +37,7 @@ from postback_relay.observability import logger
 from postback_relay_tools.local.amplitude_sink import Received
 from postback_relay_tools.local.events import http_api_event
 from postback_relay_tools.local.stack import LocalStack
+from postback_relay_tools.local.template import load_template
 from tests.conftest import API_KEY, FIXTURES, ROOT, TOKEN, stack_with_stand_in
 
 EVENTS = ROOT / "events"
@@ -594,7 +595,9 @@ def forwarded_malformed_ids(everything: list[Received]) -> list[str]:
 # and S3 would triple its run time, and neither holds a raw value the sweep could break (the
 # idempotency key is a hash of the normalised postback). The stack as deployed, with both, takes
 # everything else and every SAMPLE_EVERY-th field mutation, so hostile values reach the archive too.
+# The partner functions only: the retry function cannot start without its table (and is not run).
 LEAN = {"RELAY_IDEMPOTENCY_TABLE": "", "RELAY_ARCHIVE_BUCKET": ""}
+LEAN_FUNCTIONS = {route.function.logical_id: LEAN for route in load_template(ROOT / "template.yaml").routes}
 SAMPLE_EVERY = 8
 
 
@@ -664,7 +667,10 @@ def test_no_hostile_input_gets_a_5xx_hangs_or_leaks_an_id(tmp_path: Path, caplog
         received += sink.received()
         rejected += len(sink.rejected())
     deployed_s = time.monotonic() - started
-    with stack_with_stand_in(tmp_path / "sweep.json", LEAN, consume_retries=False) as (stack, sink):
+    with stack_with_stand_in(tmp_path / "sweep.json", consume_retries=False, function_environments=LEAN_FUNCTIONS) as (
+        stack,
+        sink,
+    ):
         for case in sweep:
             judge(case.kind, bounded(partial(in_process, stack, case)), case.expect, case.field)
         received += sink.received()

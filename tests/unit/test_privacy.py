@@ -100,9 +100,12 @@ def test_in_lambda_without_a_configured_key_nothing_is_hashed_under_the_public_d
     monkeypatch.delenv("RELAY_HASH_SALT", raising=False)
     reset_settings()
     assert archive_hash_key() == "postback-relay-local"  # locally: the default is fine
+    # Settings are read once per container (its cold start): a changed environment is a new one.
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "stack-AppsFlyerFunction-abc")
+    reset_settings()
     assert archive_hash_key() is None
     monkeypatch.setenv("RELAY_HASH_SALT", "secret")
+    reset_settings()
     assert archive_hash_key() == "secret"
     reset_settings()
 

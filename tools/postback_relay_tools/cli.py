@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import SplitResult, urlsplit
 
-from postback_relay.config import reset_settings
+from postback_relay.config import ConfigurationError, reset_settings
 from postback_relay.partners import PartnerAdapter
 
 if TYPE_CHECKING:
@@ -64,13 +64,29 @@ def _serve(args: argparse.Namespace) -> int:
         return 2
     # The built-in Amplitude stand-in listens one port above the relay (3001 by default).
     amplitude_port = args.port + 1 if args.port else 0
+    overrides: dict[str, str] = {}
+    for pair in args.parameter_overrides:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            print(f"error: --parameter-overrides takes NAME=VALUE pairs, not {pair!r}", file=sys.stderr)
+            return 2
+        overrides[name] = value
     try:
         stack = LocalStack(
-            template, host=args.host, port=args.port, amplitude_port=amplitude_port, virtual_clock=args.virtual_clock
+            template,
+            host=args.host,
+            port=args.port,
+            amplitude_port=amplitude_port,
+            virtual_clock=args.virtual_clock,
+            parameter_overrides=overrides,
         ).start()
     except OSError as error:
         print(f"error: {_listen_error(error, args.host, args.port, amplitude_port)}", file=sys.stderr)
         return 1
+    except (ValueError, ConfigurationError) as error:
+        # An unknown parameter, or a function whose settings its cold start refuses.
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     stopped = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopped.set())
     payload = json.dumps(SAMPLE_POSTBACK)
@@ -1196,6 +1212,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--virtual-clock",
         action="store_true",
         help='run the whole stack on a clock that moves only by POST /_clock/advance {"seconds": N}',
+    )
+    serve.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        metavar="NAME=VALUE",
+        help="template parameters as `sam deploy` takes them, e.g. AdjustAllowedCidrs=203.0.113.0/24"
+        " AppsFlyerTokenHeader=Authentication (each function gets its own environment from them)",
     )
     serve.set_defaults(run=_serve)
 

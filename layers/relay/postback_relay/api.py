@@ -18,14 +18,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel
 
 from .aws import error_code
-from .config import ConfigurationError, get_settings
+from .config import PARTNER_FUNCTION, ConfigurationError, Settings
 from .core import ErrorAnswer, PostbackAnswer, accept_postback
 from .errors import InternalError, NotFound, RelayError
 from .inbound import authenticate, check_source, read_postback
 from .observability import count, flush_metrics, logger, traced
 from .partners import PartnerAdapter
 from .partners.registry import CUSTOM_ROUTE_PREFIX
-from .runtime import get_archive, get_delivery, get_idempotency
+from .runtime import Runtime, current_runtime
 from .secrets import network_tokens, partner_tokens
 
 _PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
@@ -44,8 +44,8 @@ def json_response(status: int, body: dict[str, Any], retry_after_s: int | None =
     return Response(status_code=status, content_type="application/json", body=json.dumps(body), headers=headers)
 
 
-def _budget_s(context: LambdaContext | None) -> float:
-    budget_ms = get_settings().sync_budget_ms
+def _budget_s(settings: Settings, context: LambdaContext | None) -> float:
+    budget_ms = settings.sync_budget_ms
     if context is not None:
         budget_ms = min(budget_ms, context.get_remaining_time_in_millis() - _ANSWER_MARGIN_MS)
     return max(0.0, budget_ms / 1000)
@@ -58,7 +58,7 @@ def _authenticate(
     route's own tokens, never another partner's. Tokens are read after the address check, so a
     stranger's request costs no secret-store call."""
     event = app.current_event
-    settings = get_settings()
+    settings = current_runtime().settings
     check_source(event, settings.allowed_networks)
     if settings.partner_token_header:
         headers = (*headers, settings.partner_token_header)
@@ -67,14 +67,15 @@ def _authenticate(
 
 def _receive(app: APIGatewayHttpResolver, adapter: PartnerAdapter, deadline: float) -> Response[str]:
     """Read, map, attempt, answer, once the caller is authenticated: the same for every partner."""
-    raw = read_postback(app.current_event, get_settings().max_body_bytes)
+    runtime = current_runtime()
+    raw = read_postback(app.current_event, runtime.settings.max_body_bytes)
     status, body = accept_postback(
         adapter,
         raw,
-        delivery=get_delivery(),
+        delivery=runtime.delivery,
         deadline=deadline,
-        idempotency=get_idempotency(),
-        archive=get_archive(),
+        idempotency=runtime.idempotency,
+        archive=runtime.archive,
         context=app.lambda_context,
     )
     return json_response(status, body)
@@ -83,7 +84,7 @@ def _receive(app: APIGatewayHttpResolver, adapter: PartnerAdapter, deadline: flo
 def _deadline(app: APIGatewayHttpResolver) -> float:
     # One deadline for the whole invocation, from its start: secrets, idempotency, archive and the
     # Amplitude attempt all come out of it; what does not fit is queued, never answered late.
-    return time.monotonic() + _budget_s(app.lambda_context)
+    return time.monotonic() + _budget_s(current_runtime().settings, app.lambda_context)
 
 
 def _raised_at(error: BaseException) -> str:
@@ -237,13 +238,15 @@ def custom_network_resolver(networks: Mapping[str, PartnerAdapter]) -> APIGatewa
     return app
 
 
-def lambda_entry(app: APIGatewayHttpResolver) -> LambdaHandler:
-    """Wrap a resolver as a Lambda handler with structured, correlated logs."""
+def lambda_entry(app: APIGatewayHttpResolver, runtime: Runtime) -> LambdaHandler:
+    """Wrap a resolver as a Lambda handler with structured, correlated logs, each invocation
+    under its function's runtime (resolvers read it through `current_runtime`)."""
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP, clear_state=True)
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         try:
-            return app.resolve(event, context)
+            with runtime.active():
+                return app.resolve(event, context)
         finally:
             flush_metrics()
 
@@ -251,13 +254,16 @@ def lambda_entry(app: APIGatewayHttpResolver) -> LambdaHandler:
 
 
 def partner_handler(adapter: PartnerAdapter) -> LambdaHandler:
-    """The Lambda entry point for one partner's function."""
-    return lambda_entry(partner_resolver(adapter))
+    """The Lambda entry point for one partner's function. Its settings are checked here, at cold
+    start: a missing variable fails the init, naming it, before any postback is taken."""
+    return lambda_entry(partner_resolver(adapter), Runtime(PARTNER_FUNCTION))
 
 
 def custom_network_handler() -> LambdaHandler:
-    """The Lambda entry point for mapping-file networks. Mapping files load here, at cold start,
-    so a broken file fails loudly (naming the file and the field) before any postback is taken."""
+    """The Lambda entry point for mapping-file networks. Settings and mapping files are checked
+    here, at cold start, so a broken file fails loudly (naming the file and the field) before any
+    postback is taken."""
     from .partners.custom import load_networks
 
-    return lambda_entry(custom_network_resolver(load_networks()))
+    runtime = Runtime(PARTNER_FUNCTION)
+    return lambda_entry(custom_network_resolver(load_networks()), runtime)

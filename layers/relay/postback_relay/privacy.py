@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -54,12 +53,13 @@ def archive_hash_key() -> str | None:
     address is found again by trying all 2^32, so the values are dropped instead of hashed."""
     from .config import get_settings
 
-    configured = os.environ.get("RELAY_HASH_SALT", "")
+    settings = get_settings()
+    configured = settings.configured_hash_salt
     if configured:
         return configured
-    if os.environ.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if settings.lambda_function_name:
         return None
-    return get_settings().hash_salt
+    return settings.hash_salt
 
 
 # -- the archive's IP and user-agent fields ------------------------------------------------------

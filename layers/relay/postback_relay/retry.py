@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
@@ -9,10 +10,11 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
+from .config import RETRY_FUNCTION
 from .fence import ErasureFence
 from .messages import DeadLetter, DeadLetterReason, RetryMessage
 from .observability import flush_metrics, logger, traced
-from .runtime import get_delivery, get_idempotency
+from .runtime import Runtime, current_runtime
 
 # What a record needs besides its send: the erasure fence's read before it (2 x 0.5 s), the
 # idempotency write (2 x 0.5 s), the next hop's or the DLQ's SQS put (3 x 0.8 s), the fence's read
@@ -25,7 +27,8 @@ _processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_fail
 def redeliver_record(record: SQSRecord, lambda_context: LambdaContext | None = None) -> None:
     """Deliver, re-queue with the next delay, or dead-letter. Raising marks the record failed:
     SQS then redelivers it, and after maxReceiveCount its RedrivePolicy moves it to the DLQ."""
-    delivery = get_delivery()
+    runtime = current_runtime()
+    delivery = runtime.delivery
     if lambda_context is not None:
         # Not enough time left for a full attempt: hand the record back to SQS untouched rather
         # than be cut off mid-send (SQS redelivers it after the visibility timeout).
@@ -55,7 +58,7 @@ def redeliver_record(record: SQSRecord, lambda_context: LambdaContext | None = N
     settings = delivery.settings
     # No table (unit tests of other parts): no forget can have marked anyone either.
     fence = ErasureFence(settings.idempotency_table, settings.hash_salt) if settings.idempotency_table else None
-    get_idempotency().once(
+    runtime.idempotency.once(
         f"retry:{message.delivery_id}",
         lambda: {"status": delivery.redeliver(message, fence.erased if fence else None).status.value},
         lambda_context,
@@ -73,7 +76,15 @@ def handle_retry_batch(event: dict[str, Any], context: LambdaContext | None) -> 
     return dict(result)
 
 
-@traced
-@logger.inject_lambda_context(clear_state=True)
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return handle_retry_batch(event, context)
+def retry_handler(runtime: Runtime | None = None) -> Callable[[dict[str, Any], LambdaContext], dict[str, Any]]:
+    """The retry function's entry point; its settings are checked here, at cold start. `runtime`:
+    another one (the benchmark runs it without an idempotency table)."""
+    runtime = runtime or Runtime(RETRY_FUNCTION)
+
+    @traced
+    @logger.inject_lambda_context(clear_state=True)
+    def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+        with runtime.active():
+            return handle_retry_batch(event, context)
+
+    return handler

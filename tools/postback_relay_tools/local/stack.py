@@ -31,11 +31,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from postback_relay.queues import Queue, reset_clients
-from postback_relay.runtime import reset_runtime
+from postback_relay.runtime import loading_environment, reset_runtime
 
 from .clock import VirtualClock, next_due_s
 from .events import LocalLambdaContext, SqsMessage, http_api_event, sqs_event
-from .template import Handler, HttpRoute, QueueConsumer, load_template
+from .template import FunctionSpec, Handler, HttpRoute, QueueConsumer, load_template
 
 STATE_FILE = Path(".postback-relay") / "serve.json"
 # API Gateway HTTP APIs refuse payloads above 10 MB before any Lambda runs.
@@ -159,8 +159,11 @@ class LocalStack:
         amplitude_port: int = 0,
         virtual_clock: bool = False,
         clock_start_s: float | None = None,
+        parameter_overrides: dict[str, str] | None = None,
+        function_environments: dict[str, dict[str, str]] | None = None,
     ) -> None:
-        self.template = load_template(template_path)
+        # As `sam deploy --parameter-overrides` would set them: e.g. a partner's allowed ranges.
+        self.template = load_template(template_path, parameter_overrides)
         self.host, self.port = host, port
         self._amplitude_url = amplitude_url if amplitude_url is not None else os.environ.get("AMPLITUDE_API_URL")
         self._state_file = state_file
@@ -171,6 +174,10 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._saved_environ: dict[str, str] | None = None
+        # What the stack itself decides for every function (the local Amplitude, resource names).
+        self._local_environment: dict[str, str] = {}
+        # Variables for one function only, by logical id, over everything else (tests).
+        self._function_environments = function_environments or {}
         self._stack_id = secrets.token_hex(3)
         self._moto: InProcessAws | None = None
         self.sink: Any = None
@@ -249,6 +256,7 @@ class LocalStack:
         for name in _SHARED_TOKEN_VARIABLES:
             os.environ.pop(name, None)
         os.environ.update({**template_environment, **local_environment})
+        self._local_environment = local_environment
         reset_runtime()
 
         # Load every function now, as Lambda's init would: a broken handler or mapping file fails
@@ -524,8 +532,26 @@ class LocalStack:
 
     def _handler(self, key: str, function: Any) -> Handler:
         if key not in self._handlers:
-            self._handlers[key] = function.load()
+            # Loaded with its own environment, as Lambda gives each function: its runtime reads
+            # its settings from it (per-partner ranges and token headers included), not from the
+            # process's, which serves the operators' commands run beside the stack.
+            with loading_environment(self.function_environment(function)):
+                self._handlers[key] = function.load()
         return self._handlers[key]
+
+    def function_environment(self, function: FunctionSpec) -> dict[str, str]:
+        """The process's environment (the shell's over the template's Globals) without what other
+        functions set for themselves, then the function's own variables, then what the local
+        stack decides."""
+        shell = self._saved_environ or {}
+        others = {name for name in self.template.environment if name not in self.template.global_environment}
+        inherited = {name: value for name, value in os.environ.items() if name not in others or name in shell}
+        own = {
+            name: self.physical_ids.get(value["Ref"], "") if isinstance(value, dict) else str(value)
+            for name, value in function.own_environment.items()
+        }
+        extra = self._function_environments.get(function.logical_id, {})
+        return {**inherited, **own, **self._local_environment, **extra}
 
     def invoke_route(self, route: HttpRoute, event: dict[str, Any]) -> dict[str, Any]:
         handler = self._handler(route.function.logical_id, route.function)

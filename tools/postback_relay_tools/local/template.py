@@ -6,8 +6,8 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,9 @@ class FunctionSpec:
     handler: str
     timeout_s: int
     memory_mb: int
+    # The variables the function itself sets (over Globals'), parameters resolved; resource
+    # references stay {"Ref": logical_id} for the local stack to fill in.
+    own_environment: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     def load(self) -> Handler:
         """Import the function's module from its folder, as Lambda would, and return its handler."""
@@ -90,9 +93,12 @@ class Template:
     queues: dict[str, dict[str, Any]]
     tables: dict[str, dict[str, Any]]
     buckets: dict[str, dict[str, Any]]
-    # Globals.Function.Environment.Variables, with parameter references replaced by their defaults;
-    # references to resources stay {"Ref": logical_id} for the local stack to fill in.
+    # Globals.Function.Environment.Variables, then the first value of each function's own, with
+    # parameter references replaced by their values; references to resources stay
+    # {"Ref": logical_id} for the local stack to fill in. The process's environment under `serve`.
     environment: dict[str, Any]
+    # Globals.Function.Environment.Variables alone: with a function's own, what that function gets.
+    global_environment: dict[str, Any] = field(default_factory=dict)
 
 
 def _path_pattern(path: str) -> re.Pattern[str]:
@@ -114,31 +120,53 @@ def _queue_logical_id(value: Any) -> str | None:
     return None
 
 
-def _resolve(value: Any, parameters: dict[str, Any]) -> Any:
-    """A `!Ref Parameter` becomes the parameter's default, as a deploy without overrides sees it."""
+def _parameter_value(name: str, parameters: dict[str, Any], overrides: Mapping[str, str]) -> Any:
+    if name in overrides:
+        return overrides[name]
+    default = parameters[name].get("Default")
+    return "" if default is None else default
+
+
+def _resolve(value: Any, parameters: dict[str, Any], overrides: Mapping[str, str] | None = None) -> Any:
+    """A `!Ref Parameter` becomes the parameter's value (the override given, else its default, as
+    a deploy sees it); `!Join [sep, !Ref ListParameter]` the joined list."""
+    overrides = overrides or {}
     if isinstance(value, dict) and "Ref" in value and value["Ref"] in parameters:
-        default = parameters[value["Ref"]].get("Default")
-        return "" if default is None else default
+        return _parameter_value(value["Ref"], parameters, overrides)
+    if isinstance(value, dict) and set(value) == {"Fn::Join"}:
+        separator, joined = value["Fn::Join"]
+        if isinstance(joined, dict) and set(joined) == {"Ref"} and joined["Ref"] in parameters:
+            # A CommaDelimitedList's value is already "a,b": joined with "," it stays as given.
+            items = [item.strip() for item in str(_parameter_value(joined["Ref"], parameters, overrides)).split(",")]
+            return str(separator).join(item for item in items if item)
     return value
 
 
-def _local_variables(properties: dict[str, Any], parameters: dict[str, Any]) -> dict[str, Any]:
-    """Environment variables the local stack can set: plain values and resource references, with
-    parameters at their defaults. Other intrinsics (allowlists, `!If` on X-Ray tracing) stay
-    AWS-only; the code's own default applies locally."""
+def _local_variables(
+    properties: dict[str, Any], parameters: dict[str, Any], overrides: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Environment variables the local stack can set: plain values, resource references, and
+    parameters (with their overrides, else their defaults). Other intrinsics (`!If` on X-Ray
+    tracing) stay AWS-only; the code's own default applies locally."""
     local: dict[str, Any] = {}
     for name, value in ((properties.get("Environment") or {}).get("Variables") or {}).items():
-        value = _resolve(value, parameters)
+        value = _resolve(value, parameters, overrides)
         if isinstance(value, str | int) or (isinstance(value, dict) and set(value) == {"Ref"}):
             local[name] = value
     return local
 
 
-def load_template(path: Path) -> Template:
+def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = None) -> Template:
+    """The template as a deploy with `parameter_overrides` (name: value) would see it."""
     document = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
     base = path.parent
     parameters = document.get("Parameters") or {}
+    overrides = dict(parameter_overrides or {})
+    unknown = sorted(set(overrides) - set(parameters))
+    if unknown:
+        raise ValueError(f"{path}: no parameter {', '.join(unknown)} (known: {', '.join(sorted(parameters))})")
     global_function = (document.get("Globals") or {}).get("Function") or {}
+    global_variables = _local_variables(global_function, parameters, overrides)
     routes: list[HttpRoute] = []
     consumers: list[QueueConsumer] = []
     queues: dict[str, dict[str, Any]] = {}
@@ -153,17 +181,19 @@ def load_template(path: Path) -> Template:
             continue
         if resource.get("Type") != "AWS::Serverless::Function":
             continue
-        # Locally every function shares one process environment: the first plain value of each.
-        for name, value in _local_variables(properties, parameters).items():
+        own_variables = _local_variables(properties, parameters, overrides)
+        # The process's environment (for the operators' commands in it): the first value of each.
+        for name, value in own_variables.items():
             function_environment.setdefault(name, value)
-        timeout = _resolve(properties.get("Timeout", global_function.get("Timeout", 3)), parameters)
-        memory = _resolve(properties.get("MemorySize", global_function.get("MemorySize", 128)), parameters)
+        timeout = _resolve(properties.get("Timeout", global_function.get("Timeout", 3)), parameters, overrides)
+        memory = _resolve(properties.get("MemorySize", global_function.get("MemorySize", 128)), parameters, overrides)
         function = FunctionSpec(
             logical_id=logical_id,
             code_uri=(base / properties["CodeUri"]).resolve(),
             handler=properties["Handler"],
             timeout_s=timeout if isinstance(timeout, int) else 30,
             memory_mb=memory if isinstance(memory, int) else 128,
+            own_environment=own_variables,
         )
         for event in (properties.get("Events") or {}).values():
             event_properties = event.get("Properties") or {}
@@ -188,5 +218,5 @@ def load_template(path: Path) -> Template:
                             float(window) if isinstance(window, int | float) else 0.0,
                         )
                     )
-    environment = {**function_environment, **_local_variables(global_function, parameters)}
-    return Template(routes, consumers, queues, tables, buckets, environment)
+    environment = {**function_environment, **global_variables}
+    return Template(routes, consumers, queues, tables, buckets, environment, global_variables)

@@ -12,11 +12,11 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ValidationError
 
 from ..api import LambdaHandler, lambda_entry
-from ..config import ConfigurationError, get_settings
+from ..config import TRACKER_FUNCTION, ConfigurationError
 from ..errors import BadRequest, RelayError
 from ..inbound import read_postback
 from ..observability import count, logger
-from ..runtime import get_tracker
+from ..runtime import Runtime, current_runtime
 
 PREFIXES = ("/v1", "/api/v1")
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -40,7 +40,7 @@ def _default_location() -> str:
     from .redirects import first_fallback
 
     try:
-        configured: str | None = get_settings().default_redirect_url
+        configured: str | None = current_runtime().settings.default_redirect_url
     except Exception:  # unreadable settings: the built-in fallback still answers the click
         configured = None
     return first_fallback([configured])
@@ -56,7 +56,7 @@ def tracker_resolver() -> APIGatewayHttpResolver:
         try:
             event = app.current_event
             query = {key: value for key, value in (event.query_string_parameters or {}).items()}
-            location = get_tracker().click(
+            location = current_runtime().tracker.click(
                 query, event.request_context.http.source_ip, event.headers.get("user-agent") or ""
             )
         except Exception as error:
@@ -66,8 +66,9 @@ def tracker_resolver() -> APIGatewayHttpResolver:
 
     def install() -> Response[str]:
         event = app.current_event
-        request = _validated(InstallRequest, read_postback(event, get_settings().max_body_bytes))
-        tracker = get_tracker()
+        runtime = current_runtime()
+        request = _validated(InstallRequest, read_postback(event, runtime.settings.max_body_bytes))
+        tracker = runtime.tracker
         application = tracker.authenticate(request.app_id, event.headers.get("x-api-key"))
         result = tracker.install(
             application, request, event.request_context.http.source_ip, event.headers.get("user-agent") or ""
@@ -77,9 +78,10 @@ def tracker_resolver() -> APIGatewayHttpResolver:
 
     def events() -> Response[str]:
         event = app.current_event
-        fields = read_postback(event, get_settings().max_body_bytes)
+        runtime = current_runtime()
+        fields = read_postback(event, runtime.settings.max_body_bytes)
         request = _validated(EventsRequest, fields)
-        tracker = get_tracker()
+        tracker = runtime.tracker
         application = tracker.authenticate(request.app_id, event.headers.get("x-api-key") or request.api_key)
         accepted = tracker.events(application, request)
         count("events", "tracker", accepted)
@@ -152,4 +154,5 @@ def tracker_resolver() -> APIGatewayHttpResolver:
 
 
 def tracker_handler() -> LambdaHandler:
-    return lambda_entry(tracker_resolver())
+    """The tracker function's entry point; its settings are checked here, at cold start."""
+    return lambda_entry(tracker_resolver(), Runtime(TRACKER_FUNCTION))
