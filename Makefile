@@ -94,7 +94,7 @@ $(SAM):
 
 # No AWS credentials needed: the region only satisfies the SAM translator.
 validate: $(SAM)
-	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 --template-file template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --language-extensions --region us-east-1 --template-file template.yaml
 
 # Builds .aws-sam/build (arm64 wheels are fetched with pip --platform; no Docker needed).
 build: $(SAM)
@@ -103,7 +103,7 @@ build: $(SAM)
 		echo "  interpreter locally). Install it, e.g. 'pyenv install 3.13', or point SAM_PYTHON_PATH at the" >&2; \
 		echo "  directory containing python3.13: make build SAM_PYTHON_PATH=/path/to/bin" >&2; \
 		exit 1; fi
-	PATH='$(SAM_PYTHON_PATH)':"$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --template-file template.yaml
+	PATH='$(SAM_PYTHON_PATH)':"$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --language-extensions --template-file template.yaml
 
 clean:
 	rm -rf $(VENV) $(SAM_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -1,14 +1,12 @@
-"""template.yaml as the template tests read it: the raw document (CloudFormation tags kept as
-values), its resources by type, its parameters."""
+"""template.yaml as the template tests read it: the document (CloudFormation tags kept as values,
+its Fn::ForEach loops expanded as a deploy expands them), its resources by type, its parameters."""
 
 from __future__ import annotations
 
 from functools import cache
 from typing import Any
 
-import yaml
-
-from postback_relay_tools.local.template import _CloudFormationLoader
+from postback_relay_tools.local.template import read_document
 from tests.conftest import ROOT
 
 TEMPLATE = ROOT / "template.yaml"
@@ -16,8 +14,7 @@ TEMPLATE = ROOT / "template.yaml"
 
 @cache
 def template() -> dict[str, Any]:
-    document: dict[str, Any] = yaml.load(TEMPLATE.read_text(), Loader=_CloudFormationLoader)  # noqa: S506
-    return document
+    return read_document(TEMPLATE)
 
 
 def resources(resource_type: str) -> dict[str, dict[str, Any]]:

@@ -156,9 +156,86 @@ def _local_variables(
     return local
 
 
+# -- AWS::LanguageExtensions: the part of it the template uses -----------------------------------
+# Fn::ForEach in Resources, Conditions and Outputs over literal lists: `${Identifier}` and
+# `&{Identifier}` are replaced in keys and values and `Ref: Identifier` by the item, then, within
+# each copy, Fn::FindInMap over literal keys and Fn::Sub of literal variables are resolved, as the
+# transform's own first phase does. Written here, not borrowed: SAM CLI's expander is no library the
+# local stack installs and cfn-lint's is private to it; both read the same template in CI (`sam
+# validate --lint`, cfn-lint, `sam build --language-extensions`).
+_FOR_EACH = "Fn::ForEach::"
+
+
+def _replace_identifier(node: Any, identifier: str, value: str) -> Any:
+    if isinstance(node, str):
+        return node.replace(f"${{{identifier}}}", value).replace(f"&{{{identifier}}}", value)
+    if isinstance(node, list):
+        return [_replace_identifier(item, identifier, value) for item in node]
+    if isinstance(node, dict):
+        if node == {"Ref": identifier}:
+            return value
+        return {
+            _replace_identifier(key, identifier, value): _replace_identifier(item, identifier, value)
+            for key, item in node.items()
+        }
+    return node
+
+
+def _resolve_static(node: Any, mappings: dict[str, Any]) -> Any:
+    """Fn::FindInMap of literal keys, and Fn::Sub whose variables are literal strings, resolved."""
+    if isinstance(node, list):
+        return [_resolve_static(item, mappings) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _resolve_static(item, mappings) for key, item in node.items()}
+    if set(node) == {"Fn::FindInMap"}:
+        keys = node["Fn::FindInMap"]
+        if isinstance(keys, list) and len(keys) == 3 and all(isinstance(key, str) for key in keys):
+            return mappings[keys[0]][keys[1]][keys[2]]
+    if set(node) == {"Fn::Sub"}:
+        text, variables = node["Fn::Sub"] if isinstance(node["Fn::Sub"], list) else (node["Fn::Sub"], {})
+        literal = {name: value for name, value in variables.items() if isinstance(value, str)}
+        for name, value in literal.items():
+            text = text.replace(f"${{{name}}}", value)
+        rest = {name: value for name, value in variables.items() if name not in literal}
+        if rest:
+            return {"Fn::Sub": [text, rest]}
+        return {"Fn::Sub": text} if "${" in text else text
+    return node
+
+
+def _expand_for_each(section: dict[str, Any], mappings: dict[str, Any]) -> dict[str, Any]:
+    expanded: dict[str, Any] = {}
+    for key, value in section.items():
+        if not key.startswith(_FOR_EACH):
+            expanded[key] = value
+            continue
+        identifier, collection, fragment = value
+        if not (isinstance(collection, list) and all(isinstance(item, str) for item in collection)):
+            raise ValueError(f"{key}: only a literal list of names is read locally")
+        for item in collection:
+            body = _resolve_static(_replace_identifier(fragment, identifier, item), mappings)
+            for name, resource in _expand_for_each(body, mappings).items():
+                if name in expanded:
+                    raise ValueError(f"{key} makes {name} twice")
+                expanded[name] = resource
+    return expanded
+
+
+def read_document(path: Path) -> dict[str, Any]:
+    """A template with its CloudFormation tags as plain values and its Fn::ForEach loops expanded:
+    the resources, conditions and outputs a deploy creates."""
+    document: dict[str, Any] = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    mappings = document.get("Mappings") or {}
+    for section in ("Conditions", "Resources", "Outputs"):
+        if isinstance(document.get(section), dict):
+            document[section] = _expand_for_each(document[section], mappings)
+    return document
+
+
 def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = None) -> Template:
     """The template as a deploy with `parameter_overrides` (name: value) would see it."""
-    document = yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - SafeLoader subclass
+    document = read_document(path)
     base = path.parent
     parameters = document.get("Parameters") or {}
     overrides = dict(parameter_overrides or {})
