@@ -1,4 +1,4 @@
-"""Settings from the environment: one model per function, validated at its cold start.
+"""Settings from the environment, and what each function needs of them, checked at its cold start.
 
 Each function's module builds its runtime with what that function needs (`PARTNER_FUNCTION`,
 `RETRY_FUNCTION`, `TRACKER_FUNCTION`), so a deployment missing a variable fails the function's
@@ -129,7 +129,8 @@ class FunctionNeeds:
     one_of: tuple[tuple[tuple[str, ...], str], ...] = ()
 
     def missing(self, settings: Settings) -> list[str]:
-        given = {field.alias for name, field in Settings.model_fields.items() if getattr(settings, name) not in ("", 0)}
+        # What the environment set (load_settings passes no empty variable), by variable name.
+        given = {Settings.model_fields[name].alias for name in settings.model_fields_set}
         problems = [f"{name}: required by the {self.function}" for name in self.variables if name not in given]
         problems += [message for names, message in self.one_of if not given & set(names)]
         return problems

@@ -22,6 +22,7 @@ from .fields import (
     Property,
     flat_properties,
     json_object,
+    kind_word,
     resolve_platform,
     revenue,
     upper,
@@ -84,12 +85,8 @@ def _time_ms(fields: Fields, key: str) -> int | None:
     return fields.time_ms(key, f"{key}_selected_timezone")
 
 
-def _normalised_type(value: str) -> str:
-    return value.strip().lower().replace("_", "-").replace(" ", "-")
-
-
 def _kind_from_event_type(event_type: str) -> Kind:
-    normalised = _normalised_type(event_type)
+    normalised = kind_word(event_type)
     if normalised.endswith("-in-app-event"):
         # install-, organic-install-, re-engagement-, re-attribution-in-app-event
         return Kind.IN_APP_EVENT
@@ -101,7 +98,7 @@ def _kind_from_event_type(event_type: str) -> Kind:
 
 def _retargeting_kind(fields: Fields) -> Kind:
     conversion = clean_text(fields.get("retargeting_conversion_type"))
-    if conversion and _normalised_type(conversion) == "re-attribution":
+    if conversion and kind_word(conversion) == "re-attribution":
         return Kind.RE_ATTRIBUTION
     return Kind.RE_ENGAGEMENT  # AppsFlyer's default retargeting conversion
 
@@ -113,7 +110,7 @@ def _kind(fields: Fields) -> Kind:
     else:
         # No event_type (a hand-written GET template): installs carry event_name "install".
         event_name = clean_text(fields.get("event_name"))
-        named_kind = _EVENT_TYPES.get(_normalised_type(event_name or "install"))
+        named_kind = _EVENT_TYPES.get(kind_word(event_name or "install"))
         kind = named_kind or Kind.IN_APP_EVENT
     # A retargeting conversion can arrive labelled as an install; in-app events stay events.
     if kind is Kind.INSTALL and fields.is_true("is_retargeting"):

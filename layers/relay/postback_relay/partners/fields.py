@@ -111,6 +111,12 @@ def checked_user_id(value: Any, *, partner: str, field: str) -> str | None:
     return user_id
 
 
+def kind_word(value: str) -> str:
+    """An event kind as partners spell it ("Re_Engagement", "re engagement") in one form,
+    "re-engagement", to look it up by."""
+    return value.strip().lower().replace("_", "-").replace(" ", "-")
+
+
 def upper(text: str | None) -> str | None:
     """Country and currency codes: partners send "us", "eur"; Amplitude expects upper case."""
     return text.upper() if text else None

@@ -30,6 +30,7 @@ from ..fields import (
     checked_user_id,
     flag,
     infer_platform,
+    kind_word,
     parse_money,
     revenue,
     stated_platform,
@@ -132,7 +133,7 @@ class _Reader:
         if rule.constant is not None:
             return rule.constant
         for key, value in self.candidates(rule):
-            normalised = value.strip().lower().replace("_", "-").replace(" ", "-")
+            normalised = kind_word(value)
             try:
                 return Kind(normalised)
             except ValueError:
