@@ -49,6 +49,18 @@ def test_a_different_postback_is_not_mistaken_for_a_resend(env: dict[str, str], 
     assert len(sink.received("attribution")) == 2
 
 
+def test_two_postbacks_that_normalise_alike_are_both_delivered(env: dict[str, str], sink: AmplitudeSink) -> None:
+    """One tvOS and one iPadOS install, otherwise alike: the relay reads both platforms as "ios".
+    Keyed on the normalised fields, the second got the first's answer and was never sent."""
+    answers = []
+    for platform in ("tvos", "ipados"):
+        event = sample(INSTALL)
+        event["body"] = json.dumps({**json.loads(event["body"]), "platform": platform})
+        answers.append(invoke("AppsFlyerFunction", event))
+    assert answers[0][1]["postback_id"] != answers[1][1]["postback_id"]
+    assert len(sink.received("attribution")) == 2
+
+
 def test_a_failed_attempt_does_not_block_the_resend(
     env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPatch
 ) -> None:

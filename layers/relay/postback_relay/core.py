@@ -15,6 +15,7 @@ from .aws import error_code
 from .delivery import Delivery, Settled, Status
 from .errors import ConfigurationError, RelayError
 from .idempotency import Idempotency, NoIdempotency
+from .inbound import TOKEN_PARAM
 from .mapping import to_amplitude_calls
 from .models.amplitude import AmplitudeCall, Endpoint
 from .models.postback import Postback
@@ -65,7 +66,10 @@ def plan(adapter: PartnerAdapter, raw: RawPostback) -> Plan:
     own 400s, Undeliverable (422). Archived postbacks go through `replan` instead."""
     # Another partner's body would map to a wrong event under this partner's name: 400 instead.
     check_format(adapter, raw)
-    return plan_postback(adapter.parse(raw), adapter.convention)
+    postback = adapter.parse(raw)
+    # Keyed on what was received (the token left out, so a rotated token is the same postback).
+    received = {key: value for key, value in raw.items() if key != TOKEN_PARAM}
+    return plan_postback(postback, adapter.convention, postback.dedup_key(received))
 
 
 def plan_postback(postback: Postback, convention: Convention, postback_id: str | None = None) -> Plan:

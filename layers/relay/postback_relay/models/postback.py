@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from decimal import Decimal
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -114,14 +115,23 @@ class Postback(_Frozen):
         default=None, description="the partner's own id for this postback, when it sends one"
     )
 
-    def dedup_key(self) -> str:
+    def dedup_key(self, raw: Mapping[str, Any] | None = None) -> str:
         """Stable key for this postback: the same postback sent again maps to the same key.
 
-        The partner's own event id where it has one, else a hash of every normalised field, so a
-        resend (same fields) collides and a different event does not.
+        The partner's own event id where it has one. Else `raw`, the postback as received (less
+        its credential): a resend is the same raw postback, and anything else is a new one, even
+        when it normalises alike (two Apple platforms a mapping cannot tell apart, a key the
+        adapter does not read). Keyed on the normalised fields, the second of two such postbacks
+        was answered with the first's answer and never sent. Without `raw` (the tracker builds
+        its own postbacks): every normalised field.
         """
         if self.partner_event_id:
             basis = f"{self.partner}|{self.kind}|{self.partner_event_id}"
+        elif raw is not None:
+            # default=str: a value JSON cannot hold still keys (raw fields come from JSON or a form).
+            basis = json.dumps(
+                {"partner": self.partner, "raw": raw}, sort_keys=True, separators=(",", ":"), default=str
+            )
         else:
             basis = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(basis.encode()).hexdigest()[:40]
