@@ -211,6 +211,17 @@ PARSE_CASES: list[Any] = [
         id="platform-inferred-android-from-android-id",
     ),
     pytest.param(raw("install_ios", platform="iOS"), {"platform": "ios"}, id="platform-case-insensitive"),
+    # Apple's other platforms, as AppsFlyer names them in published Push API messages ("ipados",
+    # "tvos") and as Apple names the rest: each carries the IDFA/IDFV and is Amplitude's "ios"
+    # (https://developer.apple.com/documentation/adsupport/asidentifiermanager).
+    *[
+        pytest.param(
+            raw("install_ios", platform=apple),
+            {"platform": "ios", "ids.idfa": IOS_IDFA, "ids.idfv": IOS_IDFV},
+            id=f"platform-{apple}-is-ios",
+        )
+        for apple in ("ipados", "tvOS", "macos", "visionos", "watchos")
+    ],
     pytest.param(
         raw("install_ios", platform="windowsphone"),
         {"platform": None, "ids.idfa": IOS_IDFA},
@@ -284,9 +295,6 @@ PARSE_CASES: list[Any] = [
         raw("install_ios", drop=("event_type",), event_name="af_login"),
         {"kind": Kind.IN_APP_EVENT, "event_name": "af_login"},
         id="no-event-type-other-event-name-is-in-app",
-    ),
-    pytest.param(
-        raw("install_ios", drop=("event_type", "event_name")), {"kind": Kind.INSTALL}, id="no-event-type-no-name"
     ),
     # --- organic ----------------------------------------------------------------------------
     pytest.param(
@@ -445,6 +453,14 @@ PARSE_CASES: list[Any] = [
 BAD_REQUEST_CASES: list[Any] = [
     pytest.param(raw("install_ios", event_type="uninstall"), "'uninstall'", "event_type", id="unknown-event-type"),
     pytest.param(raw("install_ios", event_type="re-download"), "'re-download'", "event_type", id="skan-event-type"),
+    # Nothing says what happened: refused, not guessed to be an install. Push API messages carry
+    # event_name ("install" for installs): https://support.appsflyer.com/hc/en-us/articles/207034356
+    pytest.param(
+        raw("install_ios", drop=("event_type", "event_name")),
+        "neither event_type nor event_name",
+        "event_type",
+        id="no-event-type-no-name",
+    ),
     pytest.param(raw("inapp_purchase", event_revenue="9,99"), "event_revenue", "event_revenue", id="revenue-comma"),
     pytest.param(raw("inapp_purchase", event_revenue="abc"), "event_revenue", "event_revenue", id="revenue-text"),
     pytest.param(raw("inapp_purchase", event_revenue="NaN"), "event_revenue", "event_revenue", id="revenue-nan"),
@@ -475,6 +491,13 @@ UNDELIVERABLE_CASES: list[Any] = [
 # --------------------------------------------------------------------------------------------
 
 AMPLITUDE_CASES: list[Any] = [
+    # An iPadOS install without a user id: the Attribution call with its Apple ids (it was an
+    # Identify alone, and without the user id a 422 although both ids were there).
+    pytest.param(
+        raw("install_ios", platform="ipados", customer_user_id=None),
+        [("attribution", {"event_type": "[AppsFlyer] Install", "platform": "ios", "idfa": IOS_IDFA, "idfv": IOS_IDFV})],
+        id="ipados-install-attributed",
+    ),
     pytest.param(
         load("install_ios"),
         [

@@ -110,8 +110,15 @@ def _kind(fields: Fields) -> Kind:
     else:
         # No event_type (a hand-written GET template): installs carry event_name "install".
         event_name = clean_text(fields.get("event_name"))
-        named_kind = _EVENT_TYPES.get(kind_word(event_name or "install"))
-        kind = named_kind or Kind.IN_APP_EVENT
+        if event_name is None:
+            # Nothing says what happened. Guessed as an install, such a body was sent as one,
+            # timed after its own install time: refused instead, naming the keys.
+            raise BadRequest(
+                "AppsFlyer postback has neither event_type nor event_name: the relay cannot tell an"
+                " install from an in-app event (AppsFlyer's Push API sends both keys)",
+                field="event_type",
+            )
+        kind = _EVENT_TYPES.get(kind_word(event_name)) or Kind.IN_APP_EVENT
     # A retargeting conversion can arrive labelled as an install; in-app events stay events.
     if kind is Kind.INSTALL and fields.is_true("is_retargeting"):
         return _retargeting_kind(fields)

@@ -142,6 +142,16 @@ def infer_platform(ids: DeviceIds) -> Platform | None:
     return None
 
 
+# Apple's platforms: a device on any of them has an IDFA and an IDFV (ASIdentifierManager and
+# identifierForVendor exist on iOS, iPadOS, Mac Catalyst, macOS, tvOS and visionOS; watchOS has its
+# own identifierForVendor: https://developer.apple.com/documentation/adsupport/asidentifiermanager).
+# Partners send them as platforms of their own (AppsFlyer's published postbacks carry "ipados" and
+# "tvos"): each is Amplitude's "ios", so its Apple ids are kept and the Attribution call is made.
+# Unrecognised, an "ipados" install lost its platform, then its ids (no Attribution call).
+# Without a user id it was then refused with a misleading 422.
+APPLE_PLATFORMS = frozenset({"ios", "ipados", "tvos", "macos", "visionos", "watchos", "mac catalyst"})
+
+
 def resolve_platform(
     stated: str | None,
     ids: DeviceIds,
@@ -163,9 +173,10 @@ def stated_platform(
     ios: Collection[str] = ("ios",),
     android: Collection[str] = ("android",),
 ) -> Platform | None:
-    """The platform a postback states (lower-cased words in `ios` / `android`), else None."""
+    """The platform a postback states (lower-cased words in `ios` / `android`, or any of Apple's
+    own platform names), else None."""
     lowered = stated.lower()
-    if lowered in ios:
+    if lowered in ios or lowered in APPLE_PLATFORMS:
         return "ios"
     if lowered in android:
         return "android"
