@@ -51,6 +51,13 @@ GET_QUERY_FIXTURE_CASES: list[Any] = [pytest.param(load(name), set(QUERY_TEMPLAT
 # --------------------------------------------------------------------------------------------
 
 PARSE_CASES: list[Any] = [
+    # Templates that name the keys after Adjust's token placeholders ({tracker}, {event}) as
+    # tracker_token= / event_token= (https://help.adjust.com/en/article/server-callbacks).
+    pytest.param(
+        raw("purchase", drop=("tracker", "event"), tracker_token="xyz789", event_token="f8k2n1"),
+        {"campaign.site_id": "xyz789", "event_name": "purchase", "event_properties": {"event_token": "f8k2n1"}},
+        id="token-keys-named-tracker-token-event-token",
+    ),
     # --- the fixtures, end to end -----------------------------------------------------------
     pytest.param(
         load("install_ios"),

@@ -39,6 +39,10 @@ ZEROED_IDFA = "00000000-0000-0000-0000-000000000000"
 
 
 PARSE_CASES: list[Any] = [
+    # The app's user id under user_id, as published Singular postbacks carry it.
+    pytest.param(
+        raw("install_ios", drop=("custom_user_id",), user_id="u-8841"), {"user_id": "u-8841"}, id="user-id-key"
+    ),
     pytest.param(
         load("install_ios"),
         {

@@ -121,7 +121,7 @@ def _kind(fields: Fields) -> Kind:
     activity_kind = clean_text(fields.get("activity_kind"))
     if activity_kind is None:
         # No activity_kind (a hand-written template): an event name or token means an in-app event.
-        return Kind.IN_APP_EVENT if fields.text("event_name", "event") else Kind.INSTALL
+        return Kind.IN_APP_EVENT if fields.text("event_name", "event", "event_token") else Kind.INSTALL
     normalised = re.sub(r"[\s\-]+", "_", activity_kind.strip().lower())
     kind = _ACTIVITY_KINDS.get(normalised)
     if kind is None:
@@ -179,7 +179,8 @@ def _campaign(fields: Fields, is_organic: bool) -> Campaign:
         adset_id=adgroup_id,
         ad=creative_name,
         ad_id=creative_id,
-        site_id=fields.text("tracker"),
+        # {tracker} is the link's token; templates also name its key tracker_token.
+        site_id=fields.text("tracker", "tracker_token"),
         touch_time_ms=fields.time_ms("engagement_time", "click_time"),
     )
 
@@ -219,9 +220,10 @@ def parse(raw: RawPostback) -> Postback:
     install_time_ms = fields.time_ms("installed_at")
     is_organic = _is_organic(fields)
 
-    event_name = fields.text("event_name", "event", limit=MAX_EVENT_NAME) if in_app else None
+    event_name = fields.text("event_name", "event", "event_token", limit=MAX_EVENT_NAME) if in_app else None
     event_properties: dict[str, Property] = {}
-    token = fields.text("event")
+    # {event} is the event's token; templates also name its key event_token.
+    token = fields.text("event", "event_token")
     if in_app and token is not None and token != event_name:
         event_properties["event_token"] = token  # the name came from event_name: keep the token too
 

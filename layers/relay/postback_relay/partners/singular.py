@@ -171,7 +171,8 @@ def parse(raw: RawPostback) -> Postback:
         event_name=event_name if in_app else None,
         platform=resolve_platform(fields.text("platform", "os"), ids),  # Web, PC, Console: None
         ids=ids,
-        user_id=fields.user_id("custom_user_id"),  # [U] Singular's "Custom User ID"
+        # [U] Singular's "Custom User ID"; published postbacks also carry it as user_id.
+        user_id=fields.user_id("custom_user_id", "user_id"),
         time_ms=time_ms,
         install_time_ms=install_time_ms,
         is_organic=is_organic,
