@@ -86,14 +86,15 @@ def _device_fields(postback: Postback) -> dict[str, Any]:
 
 def _attribution_event(postback: Postback, convention: Convention, insert_id: str) -> AttributionEvent:
     assert postback.platform is not None
+    ids = postback.ids.for_platform(postback.platform)
     return AttributionEvent(
         event_type=convention.event_type(postback.kind, postback.event_name),
         platform=postback.platform,
-        idfa=postback.ids.idfa,
-        idfv=postback.ids.idfv,
-        adid=postback.ids.adid,
-        android_app_set_id=postback.ids.android_app_set_id,
-        android_id=postback.ids.android_id,
+        idfa=ids.idfa,
+        idfv=ids.idfv,
+        adid=ids.adid,
+        android_app_set_id=ids.android_app_set_id,
+        android_id=ids.android_id,
         time=postback.time_ms,
         user_properties=campaign_properties(postback, convention) or None,
         event_properties={"postback_id": insert_id, **postback.event_properties},
@@ -115,7 +116,7 @@ def _identification(postback: Postback, convention: Convention) -> Identificatio
 
 
 def _in_app_event(postback: Postback, convention: Convention, insert_id: str) -> HttpApiEvent:
-    device, ids, revenue = postback.device, postback.ids, postback.revenue
+    device, ids, revenue = postback.device, postback.ids.for_platform(postback.platform), postback.revenue
     amount = float(revenue.amount) if revenue else None
     properties: dict[str, Any] = {**campaign_properties(postback, convention), **postback.event_properties}
     if revenue and revenue.amount_usd is not None:

@@ -50,6 +50,16 @@ class DeviceIds(_Frozen):
     android_app_set_id: str | None = Field(default=None, pattern=LOWER_UUID)
     android_id: str | None = Field(default=None, pattern=ANDROID_ID)
 
+    def for_platform(self, platform: Literal["ios", "android"] | None) -> DeviceIds:
+        """The ids a device of `platform` can have: Apple's on iOS, Google's and Android's on
+        Android (a partner's postback can hold both, e.g. an IDFV left in an Android event's
+        template); all of them when the platform is unknown."""
+        if platform == "ios":
+            return self.model_copy(update={"adid": None, "android_app_set_id": None, "android_id": None})
+        if platform == "android":
+            return self.model_copy(update={"idfa": None, "idfv": None})
+        return self
+
     def usable_for(self, platform: Literal["ios", "android"] | None) -> bool:
         """Whether Amplitude's Attribution API can match this device (its per-platform rule, docs/delivery.md)."""
         if platform == "ios":
