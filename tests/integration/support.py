@@ -19,8 +19,8 @@ import boto3
 import pytest
 import requests
 
-from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import DeadLetter, DeadLetterReason
+from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.queues import DeadLetterQueue
 from postback_relay.retry import handle_retry_batch
 from postback_relay_tools.cli import main

@@ -15,8 +15,8 @@ from postback_relay.amplitude.client import Outcome, Verdict
 from postback_relay.aws import client
 from postback_relay.delivery import FENCE_RETRY_DELAY_S, Delivery, Status
 from postback_relay.fence import ErasureFence, call_hashes
-from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import RetryMessage
+from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.privacy import person_hash, postback_hash
 from postback_relay.queues import DeadLetterQueue, RetryQueue
 from postback_relay.runtime import get_delivery, reset_runtime

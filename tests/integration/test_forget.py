@@ -25,8 +25,8 @@ import time_machine
 
 from postback_relay.archive import Archive, ArchivedPostback
 from postback_relay.fence import PREFIX as FENCE_PREFIX
-from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import DeadLetter, DeadLetterReason, RetryMessage
+from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.privacy import person_hash, postback_hash
 from postback_relay.queues import DeadLetterQueue, Queue, RetryQueue
 from postback_relay.retry import handle_retry_batch

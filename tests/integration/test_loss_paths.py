@@ -21,8 +21,8 @@ from postback_relay import archive, secrets
 from postback_relay.aws import boto_config
 from postback_relay.errors import InProgress
 from postback_relay.idempotency import Idempotency
-from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import RetryMessage
+from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.queues import RetryQueue
 from postback_relay.runtime import reset_runtime
 from postback_relay_tools.cli import main

@@ -12,8 +12,8 @@ import pytest
 
 from postback_relay.errors import InProgress
 from postback_relay.idempotency import Idempotency
-from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import RetryMessage
+from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.retry import handle_retry_batch
 from postback_relay.runtime import reset_runtime
 from postback_relay_tools.cli import main

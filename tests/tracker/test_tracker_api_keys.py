@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from postback_relay.runtime import get_tracker, reset_runtime
+from postback_relay.runtime import current_runtime, reset_runtime
 from postback_relay.tracker.apps import register_app
 from postback_relay.tracker.models import App
 from postback_relay.tracker.store import TrackerStore
@@ -34,7 +34,7 @@ def dynamodb_calls() -> list[tuple[str, str]]:
     def record(params: dict[str, Any], model: Any, **_: Any) -> None:
         calls.append((model.name, str(params.get("TableName", ""))))
 
-    get_tracker().store.apps.meta.client.meta.events.register("provide-client-params.dynamodb.*", record)
+    current_runtime().tracker.store.apps.meta.client.meta.events.register("provide-client-params.dynamodb.*", record)
     return calls
 
 

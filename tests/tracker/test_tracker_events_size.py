@@ -13,8 +13,8 @@ import pytest
 
 from postback_relay.amplitude.client import Outcome, Verdict, encode
 from postback_relay.errors import BadRequest, PayloadTooLarge
-from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import DeadLetter, RetryMessage
+from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.queues import RetryQueue
 from postback_relay.runtime import get_delivery
 from postback_relay.tracker.apps import register_app

@@ -17,7 +17,7 @@ import pytest
 
 from postback_relay.amplitude.client import AmplitudeClient, Verdict, parse_retry_after
 from postback_relay.config import ConfigurationError
-from postback_relay.mapping import AmplitudeCall
+from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan
 from tests.conftest import API_KEY
 

@@ -7,8 +7,8 @@ import random
 import pytest
 
 from postback_relay.delivery import Status, backoff_delay_s
-from postback_relay.mapping import AmplitudeCall
 from postback_relay.messages import DeadLetter, RetryMessage
+from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.queues import RetryQueue
 from postback_relay.runtime import get_delivery, reset_runtime
 from postback_relay_tools.local.amplitude_sink import AmplitudeSink, FaultPlan

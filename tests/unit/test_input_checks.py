@@ -14,8 +14,8 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEventV2
 from postback_relay.errors import BadRequest, RelayError, Unauthorized, Undeliverable
 from postback_relay.ids import clean_android_id, clean_gaid, clean_idfa, unencodable
 from postback_relay.inbound import authenticate, read_postback
-from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
-from postback_relay.models.amplitude import MAX_STRING
+from postback_relay.mapping import to_amplitude_calls
+from postback_relay.models.amplitude import MAX_STRING, AmplitudeCall
 from postback_relay.models.postback import Kind
 from postback_relay.partners import Convention, PartnerAdapter
 from postback_relay.partners.custom import MappingError, load_networks, read_mapping

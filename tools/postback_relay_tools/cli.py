@@ -23,7 +23,7 @@ from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import SplitResult, urlsplit
+from urllib.parse import urlsplit
 
 from postback_relay.config import ConfigurationError, reset_settings
 from postback_relay.partners import PartnerAdapter
@@ -812,12 +812,16 @@ def _try(args: argparse.Namespace) -> int:
     return 0
 
 
-def _archive_days(args: argparse.Namespace) -> tuple[SplitResult, date, date]:
-    """replay's and compare's --from s3://BUCKET[/PREFIX], --since and --until (ValueError: the usage slip)."""
+def _archive_days(args: argparse.Namespace) -> tuple[S3Location, date, date]:
+    """replay's and compare's --from s3://BUCKET[/PREFIX] (prefix `raw` by default), --since and
+    --until (ValueError: the usage slip)."""
+    from .dlq_export import S3Location
+
     location = urlsplit(args.source)
     if location.scheme != "s3" or not location.netloc:
         raise ValueError("--from must be s3://BUCKET[/PREFIX]")
-    return location, date.fromisoformat(args.since), date.fromisoformat(args.until or args.since)
+    archive = S3Location(location.netloc, location.path.strip("/") or "raw")
+    return archive, date.fromisoformat(args.since), date.fromisoformat(args.until or args.since)
 
 
 def _replay(args: argparse.Namespace) -> int:
@@ -826,7 +830,6 @@ def _replay(args: argparse.Namespace) -> int:
     from postback_relay.archive import Archive
     from postback_relay.core import replan
     from postback_relay.partners.registry import find_partner
-    from postback_relay.privacy import carried_hashes, postback_hash, postback_ids
 
     try:
         location, since, until = _archive_days(args)
@@ -835,8 +838,8 @@ def _replay(args: argparse.Namespace) -> int:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return 2
     _use_local_stack_if_needed(args, required=args.send)
-    archive = Archive(location.netloc, location.path.strip("/") or "raw")
-    erasures = _erasures(location.netloc)  # recorded in the archive's own bucket
+    archive = Archive(location.bucket, location.prefix)
+    erasures = _erasures(location.bucket)  # recorded in the archive's own bucket
     delivery = None
     if args.send:
         from postback_relay.runtime import get_delivery
@@ -864,13 +867,10 @@ def _replay(args: argparse.Namespace) -> int:
         # format check: these were accepted once, and a replay must not start refusing them.
         replanned = replan(adapter, item.raw, item.postback_id)
         postback, calls, refusal = replanned.postback, replanned.calls, replanned.refusal
-        if len(erasures):
-            # Before anything is printed or sent: the person may have been forgotten since.
-            found = carried_hashes(erasures.key, item.raw, postback_ids(postback) if postback else ())
-            found.add(postback_hash(erasures.key, item.postback_id))
-            if erasures.covers(found, item.received_at_ms):
-                totals["erased"] += 1
-                continue
+        # Before anything is printed or sent: the person may have been forgotten since.
+        if erasures.covers_archived(item, postback):
+            totals["erased"] += 1
+            continue
         if refusal is not None:
             totals["undeliverable"] += 1
             print(f"{item.postback_id}: {refusal.status} {refusal.message}")
@@ -906,8 +906,8 @@ def _compare(args: argparse.Namespace) -> int:
         print("error: --until must not be before --since, and --max-users must be at least 1", file=sys.stderr)
         return 2
     _use_local_stack_if_needed(args, required=False)  # serve's archive, when it runs here
-    archive = Archive(location.netloc, location.path.strip("/") or "raw")
-    erasures = _erasures(location.netloc)  # forgotten persons are not looked up either
+    archive = Archive(location.bucket, location.prefix)
+    erasures = _erasures(location.bucket)  # forgotten persons are not looked up either
     client = dashboard_client(args)
     try:
         for adapter in adapters:

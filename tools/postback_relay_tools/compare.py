@@ -32,7 +32,6 @@ from postback_relay.mapping import amplitude_device_id
 from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.models.postback import Kind, Postback
 from postback_relay.partners import PartnerAdapter
-from postback_relay.privacy import carried_hashes, postback_hash, postback_ids
 
 from .dashboard import DashboardClient, DashboardError
 from .erasures import Erasures
@@ -128,12 +127,9 @@ def remapped(
         # Refused now as replay would refuse it (no format check: see `replan`): undeliverable.
         replanned = replan(adapter, item.raw, item.postback_id)
         postback, calls = replanned.postback, replanned.calls
-        if erasures is not None and len(erasures):
-            found = carried_hashes(erasures.key, item.raw, postback_ids(postback) if postback else ())
-            found.add(postback_hash(erasures.key, item.postback_id))
-            if erasures.covers(found, item.received_at_ms):
-                tally.erased += 1
-                continue
+        if erasures is not None and erasures.covers_archived(item, postback):
+            tally.erased += 1
+            continue
         if postback is None or not calls:
             tally.undeliverable += 1
             continue

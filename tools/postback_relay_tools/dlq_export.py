@@ -105,15 +105,9 @@ def export_keys(location: S3Location) -> list[str]:
     return keys  # listed in key order: by date, then by the export's epoch_ms
 
 
-def read_export(location: S3Location) -> Iterator[DeadLetter | None]:
-    """Each exported letter once (a letter in two exports has one SQS message id); None for a line
-    that is not a dead letter."""
-    for _, letter in read_export_records(location):
-        yield letter
-
-
 def read_export_records(location: S3Location) -> Iterator[tuple[str | None, DeadLetter | None]]:
-    """`read_export` with each letter's SQS message id (None if the line has none)."""
+    """Each exported letter once (a letter in two exports has one SQS message id) with its SQS
+    message id (None if the line has none); the letter None for a line that is not a dead letter."""
     seen: set[str] = set()
     for key in export_keys(location):
         body = _s3().get_object(Bucket=location.bucket, Key=key)["Body"].read()

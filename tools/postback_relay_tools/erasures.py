@@ -27,10 +27,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from postback_relay.aws import client
-from postback_relay.privacy import keyed_hash
+from postback_relay.privacy import carried_hashes, keyed_hash, postback_hash, postback_ids
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from postback_relay.archive import ArchivedPostback
+    from postback_relay.models.postback import Postback
 
 PREFIX = "erasures"
 KEY_CHECK = f"{PREFIX}/key-check.json"
@@ -124,6 +127,15 @@ class Erasures:
 
     def __len__(self) -> int:
         return len(self.erased_at_ms)
+
+    def covers_archived(self, item: ArchivedPostback, postback: Postback | None) -> bool:
+        """Whether an archived postback (mapped again as `postback`, None when it no longer parses)
+        is about a person erased since: by the ids its raw fields and its mapping carry, and its key."""
+        if not self.erased_at_ms:
+            return False
+        found = carried_hashes(self.key, item.raw, postback_ids(postback) if postback else ())
+        found.add(postback_hash(self.key, item.postback_id))
+        return self.covers(found, item.received_at_ms)
 
     def covers(self, hashes: Iterable[str], received_at_ms: int | None) -> bool:
         """Whether a record carrying `hashes`, received at `received_at_ms`, is about a person erased

@@ -29,7 +29,7 @@ from postback_relay.partners.registry import CUSTOM_PREFIX, CUSTOM_ROUTE_PREFIX,
 
 from .local.events import SqsMessage, http_api_event, sqs_event
 from .local.stack import tokens_for_every_route
-from .local.template import HttpRoute, load_template
+from .local.template import HttpRoute, find_route, load_template
 
 COMMAND = "make events"
 MODULE_COMMAND = "python -m postback_relay_tools.sample_events"
@@ -221,11 +221,10 @@ def partner_request(sample: PartnerSample, root: Path) -> tuple[str, dict[str, s
 
 def route_for(routes: Sequence[HttpRoute], method: str, path: str) -> tuple[HttpRoute, dict[str, str]]:
     """The template's route serving `method path`, with its path parameters."""
-    for route in routes:
-        parameters = route.match(method, path)
-        if parameters is not None:
-            return route, parameters
-    raise LookupError(f"template.yaml has no route for {method} {path}")
+    found = find_route(routes, method, path)
+    if found is None:
+        raise LookupError(f"template.yaml has no route for {method} {path}")
+    return found
 
 
 def http_sample(

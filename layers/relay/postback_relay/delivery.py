@@ -31,8 +31,8 @@ from uuid import uuid4
 from .amplitude.client import AmplitudeClient, Outcome, Verdict
 from .config import Settings
 from .fence import FenceUnavailable
-from .mapping import AmplitudeCall
 from .messages import DeadLetter, DeadLetterReason, RetryMessage
+from .models.amplitude import AmplitudeCall
 from .observability import count, logger, observe_max
 from .queues import MAX_SQS_DELAY_S, DeadLetterQueue, RetryQueue
 

@@ -39,8 +39,8 @@ from .privacy import Kind, person_hash, postback_hash, postback_id_of
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-    from .mapping import AmplitudeCall
     from .messages import RetryMessage
+    from .models.amplitude import AmplitudeCall
 
 PREFIX = "erased:"
 # Longer than anything a mark guards can stay queued: the 14-day retention and horizon, plus a day.

@@ -27,10 +27,6 @@ from .models.amplitude import (
 from .models.postback import Kind, Postback
 from .partners import Convention
 
-# The call type lives with the other Amplitude models (the client needs it, not the mapping);
-# named here too for the modules and tests that import it from the mapping.
-__all__ = ["AmplitudeCall", "Endpoint", "campaign_properties", "to_amplitude_calls"]
-
 
 def _campaign_values(postback: Postback) -> dict[str, Any]:
     values: dict[str, Any] = postback.campaign.model_dump(exclude={"touch_time_ms"})

@@ -7,7 +7,7 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .mapping import AmplitudeCall
+from .models.amplitude import AmplitudeCall
 
 
 class RetryMessage(BaseModel):

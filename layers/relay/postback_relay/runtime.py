@@ -48,9 +48,6 @@ class Runtime:
             self._settings = load_settings(self._needs, self._environ)
         return self._settings
 
-    def read_settings(self) -> Settings:
-        return self.settings
-
     @cached_property
     def delivery(self) -> Delivery:
         settings = self.settings
@@ -90,7 +87,7 @@ class Runtime:
         """This runtime (and its settings) is the one `current_runtime`/`get_settings` give for
         the duration: one invocation."""
         runtime_token = _ACTIVE.set(self)
-        settings_token = ACTIVE_SETTINGS.set(self.read_settings)
+        settings_token = ACTIVE_SETTINGS.set(lambda: self.settings)
         try:
             yield self
         finally:
@@ -128,19 +125,8 @@ def _process_runtime() -> Runtime:
 
 
 def get_delivery() -> Delivery:
+    """The current runtime's delivery (the operators' commands, tests)."""
     return current_runtime().delivery
-
-
-def get_idempotency() -> Idempotency | NoIdempotency:
-    return current_runtime().idempotency
-
-
-def get_archive() -> Archive | None:
-    return current_runtime().archive
-
-
-def get_tracker() -> Tracker:
-    return current_runtime().tracker
 
 
 def reset_runtime() -> None:

@@ -22,7 +22,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,7 +35,7 @@ from postback_relay.runtime import loading_environment, reset_runtime
 
 from .clock import VirtualClock, next_due_s
 from .events import LocalLambdaContext, SqsMessage, http_api_event, sqs_event
-from .template import FunctionSpec, Handler, HttpRoute, QueueConsumer, load_template
+from .template import FunctionSpec, Handler, HttpRoute, QueueConsumer, find_route, load_template
 
 STATE_FILE = Path(".postback-relay") / "serve.json"
 # API Gateway HTTP APIs refuse payloads above 10 MB before any Lambda runs.
@@ -236,18 +236,17 @@ class LocalStack:
         physical_ids = self.physical_ids = self._create_resources()
         # The functions' environment as the template sets it (parameter defaults, resource names),
         # then what the developer's shell sets, then what the local stack itself must decide.
-        template_environment = {
-            name: physical_ids.get(value["Ref"], "") if isinstance(value, dict) else str(value)
+        resolved = self._resolved(self.template.environment)
+        # The stack's own resources, whatever the shell says: the shell's names are not in moto.
+        resources = {
+            name: resolved[name]
             for name, value in self.template.environment.items()
+            if isinstance(value, dict) and value.get("Ref") in physical_ids
         }
-        template_environment = {k: v for k, v in template_environment.items() if k not in os.environ}
+        template_environment = {k: v for k, v in resolved.items() if k not in os.environ}
         local_environment = {
             "AMPLITUDE_API_URL": self._amplitude_url,
-            **{
-                k: physical_ids[v["Ref"]]
-                for k, v in self.template.environment.items()
-                if isinstance(v, dict) and v.get("Ref") in physical_ids
-            },
+            **resources,
             **{k: v for k, v in self._extra_environment.items() if k not in _SHARED_TOKEN_VARIABLES},
             "RELAY_TOKENS": json.dumps(token_map),
         }
@@ -264,7 +263,7 @@ class LocalStack:
         for function in {route.function for route in self.template.routes} | {
             consumer.function for consumer in self.template.consumers
         }:
-            self._handler(function.logical_id, function)
+            self._handler(function)
         self._server = ThreadingHTTPServer((self.host, self.port), _make_request_handler(self))
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
@@ -424,7 +423,7 @@ class LocalStack:
             )
             for m in received
         ]
-        handler = self._handler(consumer.function.logical_id, consumer.function)
+        handler = self._handler(consumer.function)
         function = consumer.function
         try:
             with self._invocation_lock(function.logical_id):
@@ -530,7 +529,15 @@ class LocalStack:
         """Replace a loaded function's handler with `wrapper(handler)`: chaos tests kill invocations."""
         self._handlers[logical_id] = wrapper(self._handlers[logical_id])
 
-    def _handler(self, key: str, function: Any) -> Handler:
+    def _resolved(self, variables: Mapping[str, Any]) -> dict[str, str]:
+        """Template variables as the functions get them: each `{"Ref": logical id}` the local name."""
+        return {
+            name: self.physical_ids.get(value["Ref"], "") if isinstance(value, dict) else str(value)
+            for name, value in variables.items()
+        }
+
+    def _handler(self, function: FunctionSpec) -> Handler:
+        key = function.logical_id
         if key not in self._handlers:
             # Loaded with its own environment, as Lambda gives each function: its runtime reads
             # its settings from it (per-partner ranges and token headers included), not from the
@@ -546,15 +553,12 @@ class LocalStack:
         shell = self._saved_environ or {}
         others = {name for name in self.template.environment if name not in self.template.global_environment}
         inherited = {name: value for name, value in os.environ.items() if name not in others or name in shell}
-        own = {
-            name: self.physical_ids.get(value["Ref"], "") if isinstance(value, dict) else str(value)
-            for name, value in function.own_environment.items()
-        }
+        own = self._resolved(function.own_environment)
         extra = self._function_environments.get(function.logical_id, {})
         return {**inherited, **own, **self._local_environment, **extra}
 
     def invoke_route(self, route: HttpRoute, event: dict[str, Any]) -> dict[str, Any]:
-        handler = self._handler(route.function.logical_id, route.function)
+        handler = self._handler(route.function)
         with self._invocation_lock(route.function.logical_id):
             # The invocation's clock starts once it runs, not while it waits for the function.
             context = LocalLambdaContext(route.function.logical_id, route.function.timeout_s, route.function.memory_mb)
@@ -589,11 +593,7 @@ class LocalStack:
             return self._invocation_locks.setdefault(logical_id, threading.Lock())
 
     def find_route(self, method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
-        for route in self.template.routes:
-            parameters = route.match(method, path)
-            if parameters is not None:
-                return route, parameters
-        return None
+        return find_route(self.template.routes, method, path)
 
 
 def _make_request_handler(stack: LocalStack) -> type[BaseHTTPRequestHandler]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib.util
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,6 +101,15 @@ class Template:
     global_environment: dict[str, Any] = field(default_factory=dict)
 
 
+def find_route(routes: Sequence[HttpRoute], method: str, path: str) -> tuple[HttpRoute, dict[str, str]] | None:
+    """The route serving `method path`, with its path parameters, as API Gateway picks it; None: a 404."""
+    for route in routes:
+        parameters = route.match(method, path)
+        if parameters is not None:
+            return route, parameters
+    return None
+
+
 def _path_pattern(path: str) -> re.Pattern[str]:
     pattern = ""
     for piece in re.split(r"(\{[^}]+\})", path):
@@ -127,10 +136,9 @@ def _parameter_value(name: str, parameters: dict[str, Any], overrides: Mapping[s
     return "" if default is None else default
 
 
-def _resolve(value: Any, parameters: dict[str, Any], overrides: Mapping[str, str] | None = None) -> Any:
+def _resolve(value: Any, parameters: dict[str, Any], overrides: Mapping[str, str]) -> Any:
     """A `!Ref Parameter` becomes the parameter's value (the override given, else its default, as
     a deploy sees it); `!Join [sep, !Ref ListParameter]` the joined list."""
-    overrides = overrides or {}
     if isinstance(value, dict) and "Ref" in value and value["Ref"] in parameters:
         return _parameter_value(value["Ref"], parameters, overrides)
     if isinstance(value, dict) and set(value) == {"Fn::Join"}:
@@ -143,7 +151,7 @@ def _resolve(value: Any, parameters: dict[str, Any], overrides: Mapping[str, str
 
 
 def _local_variables(
-    properties: dict[str, Any], parameters: dict[str, Any], overrides: Mapping[str, str] | None = None
+    properties: dict[str, Any], parameters: dict[str, Any], overrides: Mapping[str, str]
 ) -> dict[str, Any]:
     """Environment variables the local stack can set: plain values, resource references, and
     parameters (with their overrides, else their defaults). Other intrinsics (`!If` on X-Ray

@@ -24,8 +24,8 @@ from ..core import plan_postback
 from ..delivery import Delivery
 from ..errors import BadRequest, Unauthorized
 from ..ids import clean_gaid, clean_idfa, clean_text, clean_user_id
-from ..mapping import AmplitudeCall, campaign_properties
-from ..models.amplitude import HttpApiEvent
+from ..mapping import campaign_properties
+from ..models.amplitude import AmplitudeCall, HttpApiEvent
 from ..models.postback import Campaign, Device, DeviceIds, Kind, Postback
 from ..observability import logger
 from ..partners import TITLE_CASE_EVENT_TYPES, Convention
