@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from postback_relay.core import plan
 from postback_relay.errors import BadRequest, Undeliverable
-from postback_relay.mapping import AmplitudeCall, to_amplitude_calls
+from postback_relay.mapping import to_amplitude_calls
+from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.models.postback import Kind, Postback
 from postback_relay.partners import Convention, PartnerAdapter
 from tests.conftest import fixture_json
@@ -86,8 +88,9 @@ def payload_by_endpoint(calls: list[AmplitudeCall]) -> dict[str, dict[str, Any]]
     return {call.endpoint: call.payload for call in calls}
 
 
-def insert_ids(postback: Postback, convention: Convention) -> list[str]:
-    return [call.insert_id for call in to_amplitude_calls(postback, convention)]
+def insert_ids(adapter: PartnerAdapter, payload: Mapping[str, Any]) -> list[str]:
+    """The insert ids the partner's route gives a raw postback (`core.plan`: keyed as received)."""
+    return [call.insert_id for call in plan(adapter, payload).calls]
 
 
 def assert_subset(actual: Mapping[str, Any], expected: Mapping[str, Any]) -> None:
@@ -143,9 +146,9 @@ def check_amplitude_calls(adapter: PartnerAdapter, payload: Mapping[str, Any], e
 
 def check_resend(adapter: PartnerAdapter, payload: Mapping[str, Any]) -> None:
     """The same postback sent again: the same dedup key and the same Amplitude insert ids."""
-    first, resend = adapter.parse(payload), adapter.parse(copy.deepcopy(payload))
-    assert first.dedup_key() == resend.dedup_key()
-    assert insert_ids(first, adapter.convention) == insert_ids(resend, adapter.convention)
+    resend = copy.deepcopy(payload)
+    assert plan(adapter, resend).postback_id == plan(adapter, payload).postback_id
+    assert insert_ids(adapter, resend) == insert_ids(adapter, payload)
 
 
 def check_different_keys(
@@ -153,15 +156,14 @@ def check_different_keys(
 ) -> None:
     """A different postback (e.g. another event time): a different dedup key, and no insert id
     in common (Amplitude would drop the second as a duplicate)."""
-    first, other = adapter.parse(original), adapter.parse(changed_payload)
-    assert other.dedup_key() != first.dedup_key()
-    assert set(insert_ids(first, adapter.convention)).isdisjoint(insert_ids(other, adapter.convention))
+    assert plan(adapter, changed_payload).postback_id != plan(adapter, original).postback_id
+    assert set(insert_ids(adapter, original)).isdisjoint(insert_ids(adapter, changed_payload))
 
 
-def check_same_keys(parse: Parse, first: Mapping[str, Any], resend: Mapping[str, Any]) -> None:
+def check_same_keys(adapter: PartnerAdapter, first: Mapping[str, Any], resend: Mapping[str, Any]) -> None:
     """The same postback sent again, changed only where the partner's id says it is the same event
-    or in keys that are not data (the token): the same dedup key."""
-    assert parse(resend).dedup_key() == parse(first).dedup_key()
+    or in its credential (the token): the same dedup key on the partner's route."""
+    assert plan(adapter, resend).postback_id == plan(adapter, first).postback_id
 
 
 def check_unread_keys(parse: Parse, original: Mapping[str, Any], with_unread_keys: Mapping[str, Any]) -> None:

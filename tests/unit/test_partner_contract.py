@@ -138,7 +138,7 @@ def test_different_event_gives_different_keys(partner: str, original: dict[str, 
 
 @pytest.mark.parametrize(("partner", "first", "resend"), rows("SAME_EVENT_CASES"))
 def test_same_event_gives_same_dedup_key(partner: str, first: dict[str, Any], resend: dict[str, Any]) -> None:
-    cases.check_same_keys(TABLES[partner].parse, first, resend)
+    cases.check_same_keys(TABLES[partner].ADAPTER, first, resend)
 
 
 # --------------------------------------------------------------------------------------------

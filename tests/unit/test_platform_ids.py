@@ -9,11 +9,11 @@ from typing import Any
 from postback_relay.core import plan
 from postback_relay.partners.appsflyer import ADAPTER
 from tests.conftest import fixture_json
-from tests.unit.partner_cases import GAID, IOS_IDFA, IOS_IDFV
+from tests.unit.partner_cases import GAID, IOS_IDFA, IOS_IDFV, payload_by_endpoint
 
 
 def payloads(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {call.endpoint: call.payload for call in plan(ADAPTER, raw).calls}
+    return payload_by_endpoint(plan(ADAPTER, raw).calls)
 
 
 def test_an_android_event_carries_no_apple_id() -> None:
@@ -26,11 +26,17 @@ def test_an_android_event_carries_no_apple_id() -> None:
 
 
 def test_an_ios_event_carries_no_android_id() -> None:
-    raw = {**fixture_json("appsflyer", "install_ios.json"), "advertising_id": GAID, "android_id": "9774d56d682e549c"}
+    raw = {
+        **fixture_json("appsflyer", "install_ios.json"),
+        "advertising_id": GAID,
+        "android_id": "9774d56d682e549c",
+        "app_set_id": GAID,
+    }
     attribution = payloads(raw)["attribution"]
     assert attribution["idfa"] == IOS_IDFA
     assert "adid" not in attribution
     assert "android_id" not in attribution
+    assert "android_app_set_id" not in attribution
 
 
 def test_an_in_app_event_on_android_carries_no_apple_id() -> None:

@@ -22,7 +22,6 @@ CASES = cases.PartnerCases(ADAPTER)
 load = CASES.load
 raw = CASES.raw
 
-FIXTURE_NAMES = ("install_ios", "install_android", "purchase", "organic_install", "reengagement")
 
 IOS_INSTALL_MS = 1_773_480_413_000  # 2026-03-14 09:26:53 (Singular sends whole seconds here)
 IOS_TOUCH_MS = 1_773_480_011_000  # 2026-03-14 09:20:11
