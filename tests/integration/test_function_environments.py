@@ -1,5 +1,6 @@
-"""`serve` gives each function its own environment, as Lambda does: one partner's allowed ranges
-and token header (template parameters, set with --parameter-overrides) apply to its route alone."""
+"""`serve` gives each function its own environment, as Lambda does: one partner's allowed ranges,
+token header and pass-through rules (template parameters, set with --parameter-overrides) apply to
+its route alone."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ APPSFLYER_HEADER = "X-Appsflyer-Auth"
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LocalStack, AmplitudeSink]]:
     state_file: Path = tmp_path_factory.mktemp("stack") / "state.json"
-    overrides = {"AdjustAllowedCidrs": ADJUST_RANGE, "AppsFlyerTokenHeader": APPSFLYER_HEADER}
+    overrides = {
+        "AdjustAllowedCidrs": ADJUST_RANGE,
+        "AppsFlyerTokenHeader": APPSFLYER_HEADER,
+        "TenjinPassThrough": "level,!debug_*",
+    }
     with stack_with_stand_in(state_file, parameter_overrides=overrides) as pair:
         yield pair
 
@@ -72,3 +77,27 @@ def test_a_partners_token_header_opens_its_route_only(stack: tuple[LocalStack, A
         timeout=10,
     )
     assert branch.status_code == 401, branch.text
+
+
+def test_a_partners_pass_through_rules_forward_its_unmapped_keys_only(stack: tuple[LocalStack, AmplitudeSink]) -> None:
+    local, sink = stack
+    app_keys = {"level": "7", "debug_build": "1"}
+    tenjin = requests.get(
+        f"{local.url}/v1/postbacks/tenjin",
+        params={"token": TOKEN, **fixture_json("tenjin", "purchase.json"), **app_keys},
+        timeout=10,
+    )
+    assert tenjin.status_code == 200, tenjin.text
+    kochava = requests.get(
+        f"{local.url}/v1/postbacks/kochava",
+        params={"token": TOKEN, **fixture_json("kochava", "purchase.json"), **app_keys},
+        timeout=10,
+    )
+    assert kochava.status_code == 200, kochava.text
+    sent = {item.insert_id: item.payload for item in sink.received("httpapi")}
+    tenjin_event = sent[tenjin.json()["requests"][0]["insert_id"]]["event_properties"]
+    kochava_event = sent[kochava.json()["requests"][0]["insert_id"]]["event_properties"]
+    assert tenjin_event["[Tenjin] level"] == "7"
+    assert "[Tenjin] debug_build" not in tenjin_event  # denied
+    # Kochava's function has no rules: its unmapped keys stay out.
+    assert not [key for key in kochava_event if key.endswith((" level", " debug_build"))]

@@ -216,3 +216,36 @@ def test_shadow_with_the_archive_down_answers_503_so_the_partner_resends(
     monkeypatch.setattr(archive, "s3_client", working)  # the archive is back
     assert invoke("AppsFlyerFunction", install(1))[1]["status"] == "shadow"  # not an idempotent replay of the 503
     assert sink.requests_seen() == 0
+
+
+def test_replay_send_applies_the_routes_pass_through_rules_when_told_them(
+    env: dict[str, str], sink: AmplitudeSink, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The rules live in the partner function's environment: `replay --pass-through` sends the
+    backfill with the properties the route would have sent."""
+    switch(monkeypatch, "shadow")
+    event = install(1)
+    event["body"] = json.dumps(json.loads(event["body"]) | {"af_sub1": "spring-promo"})
+    invoke("AppsFlyerFunction", event)
+    day = datetime.now(UTC).date().isoformat()
+
+    code = main(
+        [
+            "replay", "--from", f"s3://{env['RELAY_ARCHIVE_BUCKET']}/raw", "--partner", "appsflyer",
+            "--since", day, "--send", "--pass-through", "af_sub*", "--retry-queue-url", env["RELAY_RETRY_QUEUE_URL"],
+            "--dlq-url", env["RELAY_DLQ_URL"],
+        ]
+    )  # fmt: skip
+
+    assert code == 0
+    capsys.readouterr()
+    [attribution] = sink.received("attribution")
+    assert attribution.payload["event_properties"]["[AppsFlyer] af_sub1"] == "spring-promo"
+
+
+def test_replay_refuses_unusable_pass_through_rules(env: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    day = datetime.now(UTC).date().isoformat()
+    source = f"s3://{env['RELAY_ARCHIVE_BUCKET']}/raw"
+    code = main(["replay", "--from", source, "--partner", "appsflyer", "--since", day, "--pass-through", "!x"])
+    assert code == 2
+    assert "allow none" in capsys.readouterr().err

@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -829,11 +830,15 @@ def _replay(args: argparse.Namespace) -> int:
 
     from postback_relay.archive import Archive
     from postback_relay.core import replan
+    from postback_relay.partners.pass_through import PassThrough
     from postback_relay.partners.registry import find_partner
 
     try:
         location, since, until = _archive_days(args)
         adapter = find_partner(args.partner)
+        if args.pass_through:
+            # The route's rules live in its function's environment: a replay is told them.
+            adapter = replace(adapter, pass_through=PassThrough.parse(args.pass_through))
     except (KeyError, ValueError) as error:
         print(f"error: {error.args[0]}", file=sys.stderr)
         return 2
@@ -1260,6 +1265,11 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", required=True, help="first day, YYYY-MM-DD (UTC)")
     replay.add_argument("--until", default="", help="last day, YYYY-MM-DD (default: --since)")
     replay.add_argument("--send", action="store_true", help="deliver (default: dry run)")
+    replay.add_argument(
+        "--pass-through",
+        default="",
+        help="the partner's pass-through rules (its <Partner>PassThrough), to send what its route would",
+    )
     replay.add_argument(
         "--shadowed",
         action="store_true",

@@ -6,6 +6,7 @@ import json
 import os
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from http import HTTPStatus
 from typing import Any
 
@@ -189,6 +190,12 @@ POSTBACK_RESPONSES: dict[int, OpenAPIResponse] = {
 }
 
 
+def _with_pass_through(adapter: PartnerAdapter) -> PartnerAdapter:
+    """The adapter with its function's pass-through rules (RELAY_PASS_THROUGH), if it sets any."""
+    rules = current_runtime().settings.pass_through_rules
+    return replace(adapter, pass_through=rules) if rules else adapter
+
+
 def partner_resolver(adapter: PartnerAdapter) -> APIGatewayHttpResolver:
     app = APIGatewayHttpResolver()
 
@@ -203,7 +210,7 @@ def partner_resolver(adapter: PartnerAdapter) -> APIGatewayHttpResolver:
     def receive_postback() -> Response[str]:
         deadline = _deadline(app)
         _authenticate(app, lambda: partner_tokens(adapter.name), adapter.token_headers)
-        return _receive(app, adapter, deadline)
+        return _receive(app, _with_pass_through(adapter), deadline)
 
     _answer_errors(app, adapter.name)
     return app

@@ -22,12 +22,15 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from ipaddress import IPv4Network, IPv6Network, ip_network
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 # Defined with the other errors; imported from here by much of the package and its tests.
 from .errors import ConfigurationError as ConfigurationError
+
+if TYPE_CHECKING:
+    from .partners.pass_through import PassThrough
 
 AMPLITUDE_BASE_URLS = {"us": "https://api2.amplitude.com", "eu": "https://api.eu.amplitude.com"}
 # The local default of RELAY_HASH_SALT: public, so never the key of anything kept in AWS.
@@ -88,6 +91,9 @@ class Settings(BaseModel):
     allowed_cidrs: str = Field(default="", alias="RELAY_ALLOWED_CIDRS")
     # A header the partner's own dashboard can send its token in (AppsFlyer's Push API auth token).
     partner_token_header: str = Field(default="", alias="RELAY_PARTNER_TOKEN_HEADER")
+    # Per partner function (template parameters <Partner>PassThrough): unmapped keys to forward as
+    # event properties, e.g. "level,ad_*,!debug_*" (partners/pass_through.py; docs/partners.md).
+    pass_through: str = Field(default="", alias="RELAY_PASS_THROUGH")
     # Set by Lambda itself: inside AWS the public local defaults (RELAY_HASH_SALT) must not be used.
     lambda_function_name: str = Field(default="", alias="AWS_LAMBDA_FUNCTION_NAME")
 
@@ -95,6 +101,21 @@ class Settings(BaseModel):
     def allowed_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
         # Parsed once per container, not on every postback the allowlist checks.
         return tuple(ip_network(cidr.strip(), strict=False) for cidr in self.allowed_cidrs.split(",") if cidr.strip())
+
+    @cached_property
+    def pass_through_rules(self) -> PassThrough:
+        from .partners.pass_through import PassThrough
+
+        return PassThrough.parse(self.pass_through)
+
+    @field_validator("pass_through")
+    @classmethod
+    def _pass_through_parses(cls, value: str) -> str:
+        # Imported here: the operators' commands read settings without loading the partners.
+        from .partners.pass_through import PassThrough
+
+        PassThrough.parse(value)  # PassThroughError (a ValueError) names the bad rule
+        return value
 
     @field_validator("allowed_cidrs")
     @classmethod

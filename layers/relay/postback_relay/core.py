@@ -21,6 +21,7 @@ from .models.amplitude import AmplitudeCall, Endpoint
 from .models.postback import Postback
 from .observability import count, logger
 from .partners import Convention, PartnerAdapter, RawPostback
+from .partners.fields import MAX_EVENT_PROPERTIES
 from .partners.registry import check_format
 from .privacy import archive_hash_key, pseudonymise
 
@@ -60,13 +61,27 @@ class Plan:
     calls: list[AmplitudeCall]
 
 
+def parse(adapter: PartnerAdapter, raw: RawPostback) -> Postback:
+    """The adapter's postback, plus the unmapped keys its pass-through rules forward (within the
+    cap on the number of event properties, the adapter's own counted first)."""
+    postback = adapter.parse(raw)
+    if not adapter.pass_through:
+        return postback
+    room = MAX_EVENT_PROPERTIES - len(postback.event_properties)
+    passed = adapter.pass_through.properties(raw, adapter.mapped_keys, adapter.convention.label, room)
+    if not passed:
+        return postback
+    # The adapter's own properties win a clash: they are what it mapped.
+    return postback.model_copy(update={"event_properties": passed | postback.event_properties})
+
+
 def plan(adapter: PartnerAdapter, raw: RawPostback) -> Plan:
     """Format check, parse, key and map one raw postback, as the partner route and `try` do. Pure.
     Raises RelayError for bad input: WrongPartner (400) for another partner's body, the adapter's
     own 400s, Undeliverable (422). Archived postbacks go through `replan` instead."""
     # Another partner's body would map to a wrong event under this partner's name: 400 instead.
     check_format(adapter, raw)
-    postback = adapter.parse(raw)
+    postback = parse(adapter, raw)
     # Keyed on what was received (the token left out, so a rotated token is the same postback).
     received = {key: value for key, value in raw.items() if key != TOKEN_PARAM}
     return plan_postback(postback, adapter.convention, postback.dedup_key(received))
@@ -100,7 +115,7 @@ def replan(adapter: PartnerAdapter, raw: RawPostback, postback_id: str) -> Repla
     postback is kept even when the mapping refuses it: the erasure check reads its ids.
     """
     try:
-        postback = adapter.parse(raw)
+        postback = parse(adapter, raw)
     except RelayError as refusal:
         return Replanned(None, [], refusal)
     try:

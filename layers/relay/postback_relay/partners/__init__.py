@@ -12,6 +12,7 @@ from typing import Any
 
 from ..models.amplitude import MAX_STRING
 from ..models.postback import Kind, Postback
+from .pass_through import PassThrough
 
 RawPostback = Mapping[str, Any]
 
@@ -77,6 +78,12 @@ class PartnerAdapter:
     token_headers: tuple[str, ...] = field(default=())
     # Mapping-file networks live under /v1/postbacks/custom.
     route_prefix: str = "/v1/postbacks"
+    # Every key (or dotted path; an object maps all its keys) `parse` reads: the rest of a postback
+    # is what pass-through may forward (pass_through.py). tests/unit/test_partner_contract.py
+    # checks that parse reads nothing else.
+    mapped_keys: frozenset[str] = field(default=frozenset())
+    # Which unmapped keys to forward: set per function (RELAY_PASS_THROUGH) or per mapping file.
+    pass_through: PassThrough = field(default=PassThrough())
 
     @property
     def route(self) -> str:

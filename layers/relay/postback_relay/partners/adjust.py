@@ -258,6 +258,52 @@ def parse(raw: RawPostback) -> Postback:
     )
 
 
+# Every key parse() reads (tests/unit/test_partner_contract.py checks it): pass-through forwards
+# only the others.
+MAPPED_KEYS = frozenset(
+    {
+        "activity_kind",
+        "adgroup_name",
+        "android_id",
+        "app_version",
+        "app_version_short",
+        "campaign_name",
+        "city",
+        "click_time",
+        "country",
+        "created_at",
+        "creative_name",
+        "currency",
+        "device_manufacturer",
+        "device_name",
+        "engagement_time",
+        "event",
+        "event_id",
+        "event_name",
+        "event_token",
+        "fire_adid",
+        "google_app_set_id",
+        "gps_adid",
+        "idfa",
+        "idfv",
+        "installed_at",
+        "is_organic",
+        "language",
+        "network_name",
+        "os_name",
+        "os_version",
+        "reattributed_at",
+        "revenue",
+        "revenue_float",
+        "revenue_usd",
+        "tracker",
+        "tracker_name",
+        "tracker_token",
+        "user_id",
+    }
+)
+
+
 ADAPTER = PartnerAdapter(
     name=PARTNER,
     display_name="Adjust",
@@ -265,4 +311,5 @@ ADAPTER = PartnerAdapter(
     parse=parse,
     method="GET",
     query_template=QUERY_TEMPLATE,
+    mapped_keys=MAPPED_KEYS,
 )

@@ -200,4 +200,61 @@ def parse(raw: RawPostback) -> Postback:
     )
 
 
-ADAPTER = PartnerAdapter(name=PARTNER, display_name="AppsFlyer", convention=CONVENTION, parse=parse)
+# Every key parse() reads (tests/unit/test_partner_contract.py checks it): pass-through forwards
+# only the others.
+MAPPED_KEYS = frozenset(
+    {
+        "advertising_id",
+        "af_ad",
+        "af_ad_id",
+        "af_adset",
+        "af_adset_id",
+        "af_c_id",
+        "af_channel",
+        "af_event_id",
+        "af_keywords",
+        "af_prt",
+        "af_siteid",
+        "amazon_aid",
+        "android_app_set_id",
+        "android_id",
+        "app_set_id",
+        "app_version",
+        "attributed_touch_time",
+        "attributed_touch_time_selected_timezone",
+        "attributed_touch_type",
+        "campaign",
+        "carrier",
+        "city",
+        "country_code",
+        "customer_user_id",
+        "device_model",
+        "device_type",
+        "event_id",
+        "event_name",
+        "event_revenue",
+        "event_revenue_currency",
+        "event_revenue_usd",
+        "event_time",
+        "event_time_selected_timezone",
+        "event_type",
+        "event_value",
+        "idfa",
+        "idfv",
+        "install_time",
+        "install_time_selected_timezone",
+        "is_retargeting",
+        "language",
+        "media_source",
+        "operator",
+        "os_version",
+        "platform",
+        "retargeting_conversion_type",
+        "state",
+    }
+)
+
+
+ADAPTER = PartnerAdapter(
+    name=PARTNER, display_name="AppsFlyer", convention=CONVENTION, parse=parse, mapped_keys=MAPPED_KEYS
+)

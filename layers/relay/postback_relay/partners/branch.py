@@ -232,9 +232,44 @@ def parse(raw: RawPostback) -> Postback:
             language=("language",),
             app_version=("app_version",),
         ),
-        event_properties=_event_properties(body, Fields({}, "Branch") if is_organic else touch, in_app),
+        event_properties=_event_properties(
+            body, Fields({}, "Branch", touch.field_prefix) if is_organic else touch, in_app
+        ),
         partner_event_id=body.text("id"),
     )
+
+
+# Every key parse() reads (tests/unit/test_partner_contract.py checks it): pass-through forwards
+# only the others.
+MAPPED_KEYS = frozenset(
+    {
+        "attributed",
+        "content_items",
+        "custom_data",
+        "event_data",
+        "id",
+        "install_activity",
+        "last_attributed_touch_data.~ad_id",
+        "last_attributed_touch_data.~ad_name",
+        "last_attributed_touch_data.~ad_set_id",
+        "last_attributed_touch_data.~ad_set_name",
+        "last_attributed_touch_data.~advertising_partner_name",
+        "last_attributed_touch_data.~agency",
+        "last_attributed_touch_data.~campaign",
+        "last_attributed_touch_data.~campaign_id",
+        "last_attributed_touch_data.~channel",
+        "last_attributed_touch_data.~creative_id",
+        "last_attributed_touch_data.~creative_name",
+        "last_attributed_touch_data.~feature",
+        "last_attributed_touch_data.~keyword",
+        "last_attributed_touch_data.~secondary_publisher",
+        "last_attributed_touch_timestamp",
+        "last_attributed_touch_type",
+        "name",
+        "timestamp",
+        "user_data",
+    }
+)
 
 
 ADAPTER = PartnerAdapter(
@@ -244,4 +279,5 @@ ADAPTER = PartnerAdapter(
     parse=parse,
     method="POST",
     query_template=None,
+    mapped_keys=MAPPED_KEYS,
 )

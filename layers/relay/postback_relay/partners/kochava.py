@@ -189,6 +189,36 @@ def parse(raw: RawPostback) -> Postback:
     )
 
 
+# Every key parse() reads (tests/unit/test_partner_contract.py checks it): pass-through forwards
+# only the others.
+MAPPED_KEYS = frozenset(
+    {
+        "adid",
+        "android_id",
+        "app_set_id",
+        "app_version",
+        "campaign_id",
+        "campaign_name",
+        "country",
+        "creative_id",
+        "currency",
+        "device_model",
+        "device_os",
+        "event_name",
+        "event_time",
+        "event_value",
+        "idfa",
+        "idfv",
+        "network_name",
+        "os",
+        "os_version",
+        "platform",
+        "site_id",
+        "user_id",
+    }
+)
+
+
 ADAPTER = PartnerAdapter(
     name=PARTNER,
     display_name="Kochava",
@@ -196,4 +226,5 @@ ADAPTER = PartnerAdapter(
     parse=parse,
     method="GET",
     query_template=QUERY_TEMPLATE,
+    mapped_keys=MAPPED_KEYS,
 )

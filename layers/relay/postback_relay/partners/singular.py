@@ -195,4 +195,79 @@ def parse(raw: RawPostback) -> Postback:
     )
 
 
-ADAPTER = PartnerAdapter(name=PARTNER, display_name="Singular", convention=CONVENTION, parse=parse, method="POST")
+# Every key parse() reads (tests/unit/test_partner_contract.py checks it): pass-through forwards
+# only the others.
+MAPPED_KEYS = frozenset(
+    {
+        "agency",
+        "agency_name",
+        "aifa",
+        "amount",
+        "android_id",
+        "app_set_id",
+        "app_version",
+        "asid",
+        "brand",
+        "campaign",
+        "campaign_id",
+        "campaign_name",
+        "carrier",
+        "city",
+        "click_utc_timestamp",
+        "country",
+        "country_code",
+        "creative_id",
+        "creative_name",
+        "currency",
+        "custom_user_id",
+        "device_brand",
+        "device_model",
+        "event_attributes",
+        "event_id",
+        "event_name",
+        "event_utc_timestamp",
+        "idfa",
+        "idfv",
+        "install_utc_timestamp",
+        "is_organic",
+        "is_re_engagement",
+        "is_reengagement",
+        "is_viewthrough",
+        "keyword",
+        "keywords",
+        "language",
+        "locale",
+        "model",
+        "network",
+        "network_name",
+        "original_currency",
+        "os",
+        "os_version",
+        "platform",
+        "publisher_id",
+        "publisher_site_id",
+        "region",
+        "revenue",
+        "revenue_usd",
+        "site_id",
+        "site_public_id",
+        "source",
+        "sub_campaign_id",
+        "sub_campaign_name",
+        "touchpoint_utc_timestamp",
+        "tracker_campaign_id",
+        "tracker_campaign_name",
+        "tracker_creative_id",
+        "tracker_creative_name",
+        "tracker_network",
+        "tracker_source_name",
+        "tracker_sub_campaign_id",
+        "tracker_sub_campaign_name",
+        "user_id",
+    }
+)
+
+
+ADAPTER = PartnerAdapter(
+    name=PARTNER, display_name="Singular", convention=CONVENTION, parse=parse, method="POST", mapped_keys=MAPPED_KEYS
+)

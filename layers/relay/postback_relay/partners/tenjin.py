@@ -200,6 +200,38 @@ def parse(raw: RawPostback) -> Postback:
     )
 
 
+# Every key parse() reads (tests/unit/test_partner_contract.py checks it): pass-through forwards
+# only the others.
+MAPPED_KEYS = frozenset(
+    {
+        "acquired_at_ms",
+        "ad_network",
+        "advertising_id",
+        "app_version",
+        "campaign_id",
+        "campaign_name",
+        "country",
+        "creative_name",
+        "customer_user_id",
+        "developer_device_id",
+        "device",
+        "engaged_at_ms",
+        "event",
+        "event_id",
+        "event_name",
+        "event_type",
+        "os_version",
+        "platform",
+        "revenue_usd_gross",
+        "revenue_usd_net",
+        "site_id",
+        "time_in_ms",
+        "user_id",
+        "value",
+    }
+)
+
+
 ADAPTER = PartnerAdapter(
     name=PARTNER,
     display_name="Tenjin",
@@ -207,4 +239,5 @@ ADAPTER = PartnerAdapter(
     parse=parse,
     method="GET",
     query_template=QUERY_TEMPLATE,
+    mapped_keys=MAPPED_KEYS,
 )

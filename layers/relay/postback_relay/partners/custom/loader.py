@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from ...models.postback import Postback
 from .. import PartnerAdapter, RawPostback
+from ..pass_through import PassThrough
 from ..registry import CUSTOM_ROUTE_PREFIX
 from .reader import parse_with
 from .schema import NAME_PATTERN, MappingError, NetworkMapping, mapping_error
@@ -96,6 +97,8 @@ def adapter_for(mapping: NetworkMapping) -> PartnerAdapter:
         method=mapping.method,
         query_template=dict(mapping.query_template) if mapping.query_template is not None else None,
         route_prefix=ROUTE_PREFIX,
+        mapped_keys=mapping.mapped_keys,
+        pass_through=mapping.pass_through.rules() if mapping.pass_through is not None else PassThrough(),
     )
 
 

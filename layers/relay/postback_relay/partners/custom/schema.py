@@ -30,6 +30,7 @@ from ...config import ConfigurationError
 from ...models.postback import Kind
 from .. import TITLE_CASE_EVENT_TYPES, Convention
 from ..fields import MAX_TEXT, finite_amount
+from ..pass_through import PassThrough
 
 NAME_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 
@@ -396,6 +397,17 @@ def _check_macro_pattern(pattern: str) -> str:
     return pattern
 
 
+class PassThroughRules(_Strict):
+    """`pass_through: {allow: [...], deny: [...]}`: which unmapped keys are forwarded as event
+    properties (key patterns; partners/pass_through.py says what is never forwarded)."""
+
+    allow: list[Annotated[str, Field(min_length=1)]] = Field(min_length=1)
+    deny: list[Annotated[str, Field(min_length=1)]] = Field(default_factory=list)
+
+    def rules(self) -> PassThrough:
+        return PassThrough(tuple(item.lower() for item in self.allow), tuple(item.lower() for item in self.deny))
+
+
 class NetworkMapping(_Strict):
     """One ad network's mapping file (networks/<name>.yaml)."""
 
@@ -412,11 +424,20 @@ class NetworkMapping(_Strict):
     query_template: dict[Annotated[str, Field(min_length=1)], str] | None = None
     properties: dict[PropertyField, Annotated[str, Field(min_length=1, max_length=200)]] | None = None
     macro_patterns: list[Annotated[str, AfterValidator(_check_macro_pattern)]] = Field(default_factory=list)
+    pass_through: PassThroughRules | None = None
 
     @field_validator("label")
     @classmethod
     def _label_is_text(cls, value: str | None) -> str | None:
         return value.strip() if value is not None else None
+
+    @property
+    def mapped_keys(self) -> frozenset[str]:
+        """Every postback key the file reads: its rules' `from` keys and `organic_when.key`."""
+        keys = {key for name in TARGET_FIELDS if (rule := getattr(self.fields, name)) is not None for key in rule.keys}
+        if self.organic_when is not None and self.organic_when.key is not None:
+            keys.add(self.organic_when.key)
+        return frozenset(keys)
 
     @property
     def amplitude_label(self) -> str:
