@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from postback_relay.core import plan
-from postback_relay.errors import BadRequest, Undeliverable
+from postback_relay.errors import BadRequest, NotForwarded, Undeliverable
 from postback_relay.mapping import to_amplitude_calls
 from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.models.postback import Kind, Postback
@@ -142,6 +142,27 @@ def check_amplitude_calls(adapter: PartnerAdapter, payload: Mapping[str, Any], e
     assert [call.endpoint for call in calls] == [endpoint for endpoint, _ in expected_calls]
     for call, (_, expected_payload) in zip(calls, expected_calls, strict=True):
         assert_nested_subset(call.payload, expected_payload)
+
+
+def check_ad_revenue(
+    adapter: PartnerAdapter, payload: Mapping[str, Any], amount: float, currency: str, ad: Mapping[str, Any]
+) -> None:
+    """An AD_REVENUE_CASES row: one HTTP V2 event whose revenue is `amount` in `currency`, typed
+    "ad_revenue" (one Amplitude revenue chart across partners), with the ad's properties."""
+    [call] = calls_for(adapter, payload)
+    assert call.endpoint == "httpapi"
+    event = call.payload
+    assert (event["revenue"], event["price"], event["quantity"]) == (amount, amount, 1)
+    assert (event["currency"], event["revenueType"]) == (currency, "ad_revenue")
+    assert_nested_subset(event["event_properties"], dict(ad))
+
+
+def check_not_forwarded(adapter: PartnerAdapter, payload: Mapping[str, Any], message_part: str) -> None:
+    """A NOT_FORWARDED_CASES row: a postback Amplitude can do nothing with (SKAdNetwork) is named
+    as such, never taken for a broken install (a 400) or an undeliverable one (a 422)."""
+    with pytest.raises(NotForwarded) as raised:
+        plan(adapter, payload)
+    assert message_part in raised.value.message
 
 
 def check_resend(adapter: PartnerAdapter, payload: Mapping[str, Any]) -> None:

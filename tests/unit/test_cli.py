@@ -54,6 +54,22 @@ def test_try_explains_an_undeliverable_postback(capsys: pytest.CaptureFixture[st
     assert "idfa or idfv" in answer["error"]
 
 
+def test_try_says_a_skan_callback_is_not_forwarded(capsys: pytest.CaptureFixture[str]) -> None:
+    url = "https://relay.example/v1/postbacks/adjust?activity_kind=sk_install&sk_network_id=cstr6suwn9.skadnetwork"
+    assert main(["try", "adjust", url]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["status"], answer["code"]) == (200, "not_forwarded")
+    assert "SKAdNetwork" in answer["reason"]
+
+
+def test_try_shows_ad_revenue_as_http_v2_revenue(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["try", "adjust", str(FIXTURES / "adjust" / "ad_revenue.json")]) == 0
+    [request] = json.loads(capsys.readouterr().out)
+    [event] = request["json"]["events"]
+    assert (event["event_type"], event["revenue"], event["currency"]) == ("[adjust] ad_revenue", 0.0125, "EUR")
+    assert event["revenueType"] == "ad_revenue"
+
+
 @pytest.mark.parametrize(
     ("partner", "fragments"),
     [

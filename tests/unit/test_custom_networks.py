@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from postback_relay.config import ConfigurationError
+from postback_relay.core import plan
 from postback_relay.errors import BadRequest, Undeliverable
 from postback_relay.mapping import to_amplitude_calls
 from postback_relay.models.postback import DeviceIds, Kind, Postback
@@ -31,6 +32,7 @@ from postback_relay.partners.custom import (
     networks_dir,
     parse_with,
 )
+from postback_relay.partners.custom.loader import adapter_for
 
 IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
 IDFV = "868049A3-4B2F-4A11-9B00-CFFC36215678"
@@ -536,6 +538,41 @@ def test_revenue_rules() -> None:
         with pytest.raises(BadRequest) as caught:
             parse(fields, {"rev": garbage})
         assert caught.value.details["field"] == "rev"
+
+
+def test_ad_revenue_rules_give_http_v2_revenue_with_the_ad() -> None:
+    """A network reporting impression-level ad revenue: revenue_type "ad_revenue" and the ad's
+    keys under the coded partners' property names, so one chart sums them all."""
+    fields = {
+        "kind": {"constant": "in-app-event"},
+        "event_name": {"constant": "ad_impression"},
+        "platform": {"from": "os"},
+        "adid": {"from": "gaid"},
+        "revenue": {"from": "rev"},
+        "currency": {"from": "cur", "transforms": ["upper"]},
+        "revenue_type": {"constant": "ad_revenue"},
+        "ad_network": {"from": "network"},
+        "ad_unit": {"from": "unit"},
+        "ad_placement": {"from": "placement"},
+        "ad_format": {"from": "format"},
+        "ad_impressions": {"from": "count"},
+    }
+    raw = {
+        "os": "android",
+        "gaid": "9c9a82fb-d5de-4cd1-90c3-527441c11828",
+        "rev": "0.0125",
+        "cur": "usd",
+        "network": "AdMob",
+        "unit": "rewarded_video",
+        "placement": "home",
+        "format": "Rewarded",
+        "count": "2",
+    }
+    [call] = plan(adapter_for(mapping_of(fields)), raw).calls
+    event = call.payload
+    assert (event["revenue"], event["currency"], event["revenueType"]) == (0.0125, "USD", "ad_revenue")
+    ad = {"ad_network": "AdMob", "ad_unit": "rewarded_video", "ad_placement": "home", "ad_format": "Rewarded"}
+    assert event["event_properties"] == {**ad, "ad_impressions": 2, "[Test Net] is organic": False}
 
 
 def test_revenue_ignored_on_installs() -> None:

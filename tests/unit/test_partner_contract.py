@@ -111,6 +111,20 @@ def test_amplitude_calls(partner: str, payload: dict[str, Any], expected_calls: 
     cases.check_amplitude_calls(TABLES[partner].ADAPTER, payload, expected_calls)
 
 
+@pytest.mark.parametrize(("partner", "payload", "amount", "currency", "ad"), rows("AD_REVENUE_CASES"))
+def test_ad_revenue_is_http_v2_revenue_with_its_currency(
+    partner: str, payload: dict[str, Any], amount: float, currency: str, ad: dict[str, Any]
+) -> None:
+    cases.check_ad_revenue(TABLES[partner].ADAPTER, payload, amount, currency, ad)
+
+
+@pytest.mark.parametrize(("partner", "payload", "message_part"), rows("NOT_FORWARDED_CASES"))
+def test_aggregated_postbacks_are_answered_as_not_forwarded(
+    partner: str, payload: dict[str, Any], message_part: str
+) -> None:
+    cases.check_not_forwarded(TABLES[partner].ADAPTER, payload, message_part)
+
+
 @pytest.mark.parametrize(("partner", "payload", "user_properties"), rows("EXACT_USER_PROPERTIES_CASES"))
 def test_full_user_properties_are_exact(partner: str, payload: dict[str, Any], user_properties: dict[str, Any]) -> None:
     cases.check_user_properties_exact(TABLES[partner].ADAPTER, payload, user_properties)

@@ -760,7 +760,7 @@ def _try(args: argparse.Namespace) -> int:
     from postback_relay.amplitude.client import PATHS, encode
     from postback_relay.config import get_settings
     from postback_relay.core import plan
-    from postback_relay.errors import InternalError, RelayError
+    from postback_relay.errors import InternalError, NotForwarded, RelayError
     from postback_relay.inbound import read_postback
     from postback_relay.partners.registry import WrongPartner, a_partner, canonical_name, find_partner
 
@@ -801,6 +801,10 @@ def _try(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    except NotForwarded as nature:
+        # Not a refusal: the route answers 200 and archives it; nothing would be sent.
+        print(json.dumps({"status": nature.status, "code": nature.code, "reason": nature.message}, indent=2))
+        return 0
     except RelayError as error:
         # The partner's answer: status and JSON body, as the route gives them.
         print(json.dumps({"status": error.status, **error.body()}, indent=2))

@@ -173,7 +173,9 @@ def _answer(model: type[BaseModel], description: str) -> OpenAPIResponse:
 
 # The partner-facing contract, published in the relay's OpenAPI document.
 POSTBACK_RESPONSES: dict[int, OpenAPIResponse] = {
-    200: _answer(PostbackAnswer, "Delivered to Amplitude"),
+    200: _answer(
+        PostbackAnswer, "Delivered to Amplitude; or not_forwarded: nothing Amplitude can use (SKAdNetwork), archived"
+    ),
     202: _answer(PostbackAnswer, "Accepted: queued for retry, or dead-lettered for replay"),
     400: _answer(ErrorAnswer, "Malformed postback (bad JSON, shape limits, unknown event kind)"),
     401: _answer(ErrorAnswer, "Missing or wrong relay token"),

@@ -13,12 +13,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from .archive import Archive, ArchivedPostback
 from .aws import error_code
 from .delivery import Delivery, Settled, Status
-from .errors import ConfigurationError, RelayError
+from .errors import ConfigurationError, NotForwarded, RelayError
 from .idempotency import Idempotency, NoIdempotency
 from .inbound import TOKEN_PARAM
 from .mapping import to_amplitude_calls
 from .models.amplitude import AmplitudeCall, Endpoint
-from .models.postback import Postback
+from .models.postback import Postback, raw_postback_key
 from .observability import count, logger
 from .partners import Convention, PartnerAdapter, RawPostback
 from .partners.fields import MAX_EVENT_PROPERTIES
@@ -33,12 +33,14 @@ class RequestOutcome(BaseModel):
 
 
 class PostbackAnswer(BaseModel):
-    """What a partner gets back for an accepted postback (200 delivered, 202 queued/dead_lettered, or
-    202 shadow: with RELAY_MODE=shadow it was archived and mapped, and nothing was sent)."""
+    """What a partner gets back for an accepted postback (200 delivered, 202 queued/dead_lettered,
+    202 shadow: with RELAY_MODE=shadow it was archived and mapped, and nothing was sent; or 200
+    not_forwarded: a postback Amplitude can do nothing with, archived, with the reason)."""
 
     status: Status
     postback_id: str = Field(description="stable key of this postback: a resend has the same one")
     requests: list[RequestOutcome] = Field(description="one per Amplitude call")
+    reason: str | None = Field(default=None, description="why nothing is sent (status not_forwarded only)")
 
 
 class ErrorAnswer(BaseModel):
@@ -82,9 +84,13 @@ def plan(adapter: PartnerAdapter, raw: RawPostback) -> Plan:
     # Another partner's body would map to a wrong event under this partner's name: 400 instead.
     check_format(adapter, raw)
     postback = parse(adapter, raw)
-    # Keyed on what was received (the token left out, so a rotated token is the same postback).
-    received = {key: value for key, value in raw.items() if key != TOKEN_PARAM}
-    return plan_postback(postback, adapter.convention, postback.dedup_key(received))
+    return plan_postback(postback, adapter.convention, postback.dedup_key(_received(raw)))
+
+
+def _received(raw: RawPostback) -> dict[str, Any]:
+    """What a postback is keyed on: what was received, the token left out (a rotated token is
+    the same postback)."""
+    return {key: value for key, value in raw.items() if key != TOKEN_PARAM}
 
 
 def plan_postback(postback: Postback, convention: Convention, postback_id: str | None = None) -> Plan:
@@ -178,7 +184,10 @@ def accept_postback(
     (so a postback is never sent by a resend after shadow mode archived it for a replay). Raises
     RelayError for bad input.
     """
-    planned = plan(adapter, raw)
+    try:
+        planned = plan(adapter, raw)
+    except NotForwarded as nature:
+        return _not_forwarded(adapter, raw, nature, delivery, archive)
     postback, postback_id, calls = planned.postback, planned.postback_id, planned.calls
     shadow = delivery.settings.shadow
 
@@ -215,6 +224,20 @@ def accept_postback(
         )
     answer = idempotency.once(f"{adapter.name}:{postback_id}", deliver_once, context, adapter.name)
     return int(answer["status"]), dict(answer["body"])
+
+
+def _not_forwarded(
+    adapter: PartnerAdapter, raw: RawPostback, nature: NotForwarded, delivery: Delivery, archive: Archive | None
+) -> tuple[int, dict[str, Any]]:
+    """200 with the reason: nothing Amplitude could use, so no retry and no dead letter; archived
+    (when the stack has an archive) for whoever later can use it, and counted."""
+    postback_id = raw_postback_key(adapter.name, _received(raw))
+    if archive is not None:
+        _archive(archive, adapter.name, raw, postback_id, delivery.now_ms())
+    count("not_forwarded", adapter.name)
+    logger.info("postback not forwarded", extra={"partner": adapter.name, "postback_id": postback_id})
+    answer = PostbackAnswer(status=Status.NOT_FORWARDED, postback_id=postback_id, requests=[], reason=nature.message)
+    return 200, answer.model_dump(mode="json", exclude_none=True)
 
 
 def _archive(

@@ -51,6 +51,8 @@ class Status(StrEnum):
     DEAD_LETTERED = "dead_lettered"
     ERASED = "erased"  # its person was forgotten while it was owed: dropped, never sent
     SHADOW = "shadow"  # RELAY_MODE=shadow: archived and mapped, not sent (core.accept_postback)
+    # Nothing Amplitude can use by its nature (SKAdNetwork's aggregated postbacks): archived, never sent.
+    NOT_FORWARDED = "not_forwarded"
 
 
 @dataclass(frozen=True)

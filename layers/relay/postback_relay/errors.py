@@ -59,6 +59,15 @@ class Undeliverable(RelayError):
     status, code = 422, "undeliverable"
 
 
+class NotForwarded(RelayError):
+    """A postback Amplitude can do nothing with, by its nature: SKAdNetwork and AdAttributionKit
+    postbacks are Apple's aggregated install counts, with no user or device id to attribute to.
+    Not a refusal: the route answers 200 with status "not_forwarded" and this reason, archives it
+    and counts it (core.accept_postback); `try`, `replay` and `compare` show the reason."""
+
+    status, code = 200, "not_forwarded"
+
+
 class InProgress(RelayError):
     """The same postback is being processed right now (a concurrent resend): resend it shortly.
     503, not 409: partners retry a 5xx, while a 4xx tells them to give up."""

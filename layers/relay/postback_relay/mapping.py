@@ -135,7 +135,7 @@ def _in_app_event(postback: Postback, convention: Convention, insert_id: str) ->
         quantity=1 if revenue else None,
         revenue=amount,
         currency=revenue.currency if revenue else None,
-        revenue_type=postback.event_name if revenue else None,
+        revenue_type=(revenue.revenue_type or postback.event_name) if revenue else None,
     )
 
 

@@ -25,7 +25,7 @@ load = CASES.load
 raw = CASES.raw
 calls_for = CASES.calls
 
-FIXTURE_NAMES = ("install_ios", "install_android", "reattribution", "purchase", "organic_install")
+FIXTURE_NAMES = ("install_ios", "install_android", "reattribution", "purchase", "organic_install", "ad_revenue")
 
 # Fixture timestamps (epoch seconds in the callbacks) as epoch ms, computed independently.
 IOS_INSTALL_MS = 1_773_480_413_000  # 2026-03-14 09:26:53 UTC
@@ -590,3 +590,124 @@ WIRING: dict[str, Any] = {
     "query_template": QUERY_TEMPLATE,
     "sample": load("install_ios"),
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Money units and ad revenue. Adjust's placeholders (https://help.adjust.com/en/article/ad-revenue-callbacks,
+# the same for event callbacks): {revenue} is "in cents", {revenue_float} "in whole currency
+# units", {currency} the ISO 4217 code as the SDK sent it (lower case in the example: "usd");
+# {reporting_revenue} is in the app's reporting currency ({reporting_currency}).
+# --------------------------------------------------------------------------------------------
+
+PARSE_CASES += [
+    pytest.param(
+        raw("purchase", revenue_float="", revenue="999"),
+        {"revenue": Revenue(amount=Decimal("9.99"), currency="EUR", amount_usd=Decimal("10.87"))},
+        id="revenue-is-in-cents",
+    ),
+    pytest.param(
+        raw("purchase", revenue_float="9.99", revenue="999"),
+        {"revenue.amount": Decimal("9.99")},
+        id="revenue-float-wins-over-cents",
+    ),
+    pytest.param(
+        raw("purchase", revenue_usd="", revenue_usd_cents="1087"),
+        {"revenue.amount_usd": Decimal("10.87")},
+        id="revenue-usd-cents",
+    ),
+    pytest.param(
+        raw("purchase", revenue_float="", currency="", reporting_revenue="10.87", reporting_currency="usd"),
+        {"revenue.amount": Decimal("10.87"), "revenue.currency": "USD"},
+        id="reporting-revenue-in-reporting-currency-when-nothing-else",
+    ),
+    pytest.param(
+        load("ad_revenue"),
+        {
+            "kind": Kind.IN_APP_EVENT,
+            "event_name": "ad_revenue",
+            "revenue": Revenue(
+                amount=Decimal("0.0125"), currency="EUR", amount_usd=Decimal("0.0136"), revenue_type="ad_revenue"
+            ),
+            "event_properties": {
+                "ad_network": "Admob",
+                "ad_mediation_platform": "applovin_max_sdk",
+                "ad_unit": "rewarded_video",
+                "ad_placement": "home_screen",
+                "ad_impressions": 1,
+            },
+        },
+        id="ad-revenue-callback",
+    ),
+]
+
+AD_REVENUE_CASES: list[Any] = [
+    pytest.param(
+        load("ad_revenue"),
+        0.0125,
+        "EUR",
+        {
+            "ad_network": "Admob",
+            "ad_unit": "rewarded_video",
+            "ad_placement": "home_screen",
+            "[adjust] revenue usd": 0.0136,
+        },
+        id="ad-revenue-fixture",
+    ),
+    pytest.param(
+        raw("ad_revenue", revenue_float="", revenue="345", currency="usd"),
+        3.45,
+        "USD",
+        {"ad_impressions": 1},
+        id="ad-revenue-in-cents",
+    ),
+    pytest.param(
+        raw("ad_revenue", activity_kind="Ad Revenue"),
+        0.0125,
+        "EUR",
+        {"ad_mediation_platform": "applovin_max_sdk"},
+        id="ad-revenue-activity-kind-as-written-in-prose",
+    ),
+    pytest.param(
+        # The impression-level payload ({ad_revenue_payload}, URL-encoded JSON) holds the format.
+        raw(
+            "ad_revenue",
+            ad_revenue_payload='{"currency":"USD","network_name":"custom_native","adunit_format":"Banner",'
+            '"publisher_revenue":0.0002,"precision":"publisher_defined","country":"US"}',
+        ),
+        0.0125,
+        "EUR",
+        {"ad_format": "Banner"},
+        id="ad-format-from-the-ilrd-payload",
+    ),
+    pytest.param(
+        raw("ad_revenue", ad_revenue_payload="%7B%22adunit_format%22%3A%22Interstitial%22%7D"),
+        0.0125,
+        "EUR",
+        {"ad_format": "Interstitial"},
+        id="ilrd-payload-still-url-encoded",
+    ),
+]
+
+# SKAdNetwork activities (https://help.adjust.com/en/article/skad-raw-data-export names them;
+# https://help.adjust.com/en/article/skad-activity-install lists sk_install's placeholders).
+NOT_FORWARDED_CASES: list[Any] = [
+    pytest.param(
+        {
+            "activity_kind": kind,
+            "sk_ts": "1773610000",
+            "sk_network_id": "cstr6suwn9.skadnetwork",
+            "sk_campaign_id": "12",
+            "sk_transaction_id": "6aafb7a5-0170-41b5-bbe4-fe71dedf1e28",
+            "sk_version": "4.0",
+            "sk_redownload": "0",
+            "app_name": "Paper Boat",
+        },
+        "SKAdNetwork",
+        id=f"skan-{kind}",
+    )
+    for kind in ("sk_install", "sk_install_direct", "sk_event", "sk_cv_update", "sk_qualifier")
+]
+
+DIFFERENT_EVENT_CASES += [
+    pytest.param(load("ad_revenue"), raw("ad_revenue", created_at="1773610001"), id="next-ad-impression"),
+]

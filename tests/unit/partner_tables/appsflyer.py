@@ -24,7 +24,7 @@ load = CASES.load
 raw = CASES.raw
 calls_for = CASES.calls
 
-FIXTURE_NAMES = ("install_ios", "install_android", "inapp_purchase", "reengagement", "organic_install")
+FIXTURE_NAMES = ("install_ios", "install_android", "inapp_purchase", "reengagement", "organic_install", "ad_revenue")
 
 # Epoch ms of the fixture timestamps (UTC), computed independently of the adapter.
 IOS_INSTALL_MS = 1_773_480_413_589  # 2026-03-14 09:26:53.589
@@ -754,3 +754,106 @@ WIRING: dict[str, Any] = {
     "query_template": None,
     "sample": load("install_ios"),
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Money units and ad revenue. The Push API's fields (https://support.appsflyer.com/hc/en-us/articles/207034356):
+# `event_revenue` in whole units of `event_revenue_currency`, `event_revenue_usd` in whole US
+# dollars; text in a GET, text or a JSON number in a POST. Ad revenue is the event
+# `af_ad_revenue` (https://support.appsflyer.com/hc/en-us/articles/4416353506833), its ad in
+# AppsFlyer's AdRevenueScheme keys (https://dev.appsflyer.com/hc/docs/ad-revenue-2).
+# --------------------------------------------------------------------------------------------
+
+PARSE_CASES += [
+    pytest.param(
+        raw("inapp_purchase", event_revenue=9.99, event_revenue_usd=10.8741),
+        {"revenue": Revenue(amount=Decimal("9.99"), currency="EUR", amount_usd=Decimal("10.8741"))},
+        id="revenue-as-json-numbers-in-whole-units",
+    ),
+    pytest.param(
+        raw("ad_revenue"),
+        {
+            "event_name": "af_ad_revenue",
+            "revenue": Revenue(
+                amount=Decimal("0.0125"), currency="USD", amount_usd=Decimal("0.0125"), revenue_type="ad_revenue"
+            ),
+            "event_properties": {
+                "ad_network": "googleadmob",
+                "ad_mediation_platform": "applovinmax",
+                "ad_unit": "89b8c0159a50ebd1",
+                "ad_placement": "level_complete",
+                "ad_format": "Rewarded",
+                "monetization_network": "googleadmob",
+                "mediation_network": "applovinmax",
+                "placement": "level_complete",
+                "ad_type": "Rewarded",
+                "country": "DE",
+            },
+        },
+        id="ad-revenue-event",
+    ),
+]
+
+AD_REVENUE_CASES: list[Any] = [
+    pytest.param(
+        load("ad_revenue"),
+        0.0125,
+        "USD",
+        {"ad_network": "googleadmob", "ad_mediation_platform": "applovinmax", "ad_format": "Rewarded"},
+        id="ad-revenue-fixture",
+    ),
+    pytest.param(
+        # Raw-data columns at the top level of the message win over event_value's keys.
+        raw("ad_revenue", monetization_network="ironsource", impressions="3", event_revenue_currency="eur"),
+        0.0125,
+        "EUR",
+        {"ad_network": "ironsource", "ad_impressions": 3},
+        id="ad-revenue-top-level-columns",
+    ),
+    pytest.param(
+        raw("ad_revenue", event_value="{}", event_revenue=0.5),
+        0.5,
+        "USD",
+        {},
+        id="ad-revenue-without-ad-details",
+    ),
+]
+
+# SKAdNetwork messages (Push API topics skad_installs, skad_redownloads, skad_inapps:
+# https://support.appsflyer.com/hc/en-us/articles/11135475316113): no device or user id.
+SKAN_INSTALL: dict[str, Any] = {
+    "event_name": "af_skad_install",
+    "event_type": "install",
+    "media_source": "googleadwords_int",
+    "skad_version": "4.0",
+    "skad_ad_network_id": "cstr6suwn9.skadnetwork",
+    "skad_source_identifier": "1234",
+    "skad_conversion_value": None,
+    "skad_coarse_conversion_value": "low",
+    "skad_postback_sequence_index": 0,
+    "skad_redownload": False,
+    "skad_transaction_id": "6aafb7a5-0170-41b5-bbe4-fe71dedf1e28",
+    "app_id": "id1234567890",
+    "install_date": "2026-03-14",
+    "timestamp": "2026-03-15 02:00:00",
+}
+
+NOT_FORWARDED_CASES: list[Any] = [
+    pytest.param(SKAN_INSTALL, "SKAdNetwork", id="skan-install"),
+    pytest.param(
+        {**SKAN_INSTALL, "event_name": "af_purchase", "event_type": "in-app-event", "skad_conversion_value": 12},
+        "SKAdNetwork",
+        id="skan-in-app-event-decoded-from-a-conversion-value",
+    ),
+    pytest.param(
+        {**SKAN_INSTALL, "event_name": "af_skad_redownload", "skad_version": None}, "SKAdNetwork", id="skan-redownload"
+    ),
+]
+
+DIFFERENT_EVENT_CASES += [
+    pytest.param(
+        load("ad_revenue"),
+        raw("ad_revenue", event_time="2026-03-15 21:06:41.000", event_time_selected_timezone=None),
+        id="next-ad-impression",
+    ),
+]

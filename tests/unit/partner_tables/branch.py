@@ -54,6 +54,18 @@ def raw(fixture: str, /, drop: tuple[str, ...] = (), **changes: Any) -> dict[str
     return payload
 
 
+# The purchase fixture's event properties: event_data's transaction id, content_items as lists of
+# product ids (names when sent) and their total quantity, then custom_data.
+PURCHASE_PROPERTIES = {
+    "transaction_id": "GPA.3345-1122-9988-77665",
+    "product_ids": ["sku_gold_100"],
+    "products_quantity": 1.0,
+    "sku": "sku_gold_100",
+    "pack": "gold",
+    "quantity": "1",
+}
+
+
 # --------------------------------------------------------------------------------------------
 # parse(): one row per mapping rule
 # --------------------------------------------------------------------------------------------
@@ -157,12 +169,7 @@ PARSE_CASES: list[Any] = [
             "time_ms": PURCHASE_MS,
             "install_time_ms": ANDROID_INSTALL_MS,
             "revenue": Revenue(amount=Decimal("9.99"), currency="EUR"),
-            "event_properties": {
-                "transaction_id": "GPA.3345-1122-9988-77665",
-                "sku": "sku_gold_100",
-                "pack": "gold",
-                "quantity": "1",
-            },
+            "event_properties": PURCHASE_PROPERTIES,
             "partner_event_id": "1173603667305987654",
         },
         id="purchase-revenue-fixture",
@@ -374,3 +381,116 @@ WIRING: dict[str, Any] = {
     "query_template": None,
     "sample": load("install_ios"),
 }
+
+
+# --------------------------------------------------------------------------------------------
+# What Branch sends beside the campaign and the revenue (https://help.branch.io/developers-hub/docs/webhooks-for-developers:
+# event_data, content_items; https://help.branch.io/docs/postback-macros-functions: the touch
+# keys), money (event_data.revenue and revenue_in_usd: numbers in whole units) and ad revenue
+# (the VIEW_AD standard event, https://help.branch.io/developers-hub/reference/logstandardevents).
+# --------------------------------------------------------------------------------------------
+
+PARSE_CASES += [
+    pytest.param(
+        # Branch's own example purchase (logstandardevents), as its webhook carries it.
+        raw(
+            "purchase",
+            event_data={
+                "transaction_id": "tras_Id_1232343434",
+                "currency": "USD",
+                "revenue": 180.2,
+                "shipping": 10.5,
+                "tax": 13.5,
+                "coupon": "promo-1234",
+                "affiliation": "high_fi",
+                "description": "Preferred purchase",
+            },
+            content_items=[
+                {
+                    "$content_schema": "COMMERCE_PRODUCT",
+                    "$og_title": "Nike Shoe",
+                    "$price": 101.2,
+                    "$quantity": 1,
+                    "$sku": "1101123445",
+                    "$product_name": "Runner",
+                    "$product_brand": "Nike",
+                },
+                {"$og_title": "Socks", "$price": 9.5, "$quantity": 2, "$canonical_identifier": "socks/42"},
+            ],
+            custom_data={"purchase_loc": "Palo Alto"},
+        ),
+        {
+            "revenue": Revenue(amount=Decimal("180.2"), currency="USD"),
+            "event_properties": {
+                "transaction_id": "tras_Id_1232343434",
+                "coupon": "promo-1234",
+                "affiliation": "high_fi",
+                "description": "Preferred purchase",
+                "shipping": 10.5,
+                "tax": 13.5,
+                "product_ids": ["1101123445", "socks/42"],
+                "product_names": ["Runner", "Socks"],
+                "products_quantity": 3.0,
+                "purchase_loc": "Palo Alto",
+            },
+        },
+        id="event-data-and-content-items",
+    ),
+    pytest.param(
+        raw(
+            "purchase",
+            last_attributed_touch_data={
+                "~advertising_partner_name": "Facebook",
+                "~advertising_partner_id": "1234567890",
+                "~campaign": "PB_Android_DE_Stories",
+                "~ad_name": "Stories 15s",
+                "~ad_id": "23851234567890789",
+                "~creative_name": "video_v2",
+                "~creative_id": "998877",
+                "~keyword_id": "kw-1",
+                "~sub_site_name": "instagram_stories",
+                "~branch_ad_format": "App Only",
+                "~technology_partner": "mmp-x",
+                "~placement": "stories",
+            },
+        ),
+        {
+            "campaign.ad": "Stories 15s",
+            "campaign.ad_id": "23851234567890789",
+            "event_properties": {
+                "[Branch] creative": "video_v2",
+                "[Branch] creative id": "998877",
+                "[Branch] advertising partner id": "1234567890",
+                "[Branch] keyword id": "kw-1",
+                "[Branch] sub site": "instagram_stories",
+                "[Branch] ad format": "App Only",
+                "[Branch] technology partner": "mmp-x",
+                "[Branch] placement": "stories",
+                **PURCHASE_PROPERTIES,
+            },
+        },
+        id="creative-beside-the-ad-and-the-partners-id",
+    ),
+    pytest.param(
+        raw("purchase", last_attributed_touch_data={"~advertising_partner_name": "Meta", "~creative_name": "video_v2"}),
+        {"campaign.ad": "video_v2"},  # and no "[Branch] creative" property: tests/unit/test_branch.py
+        id="creative-is-the-ad-without-ad-keys",
+    ),
+]
+
+AD_REVENUE_CASES: list[Any] = [
+    pytest.param(
+        raw("purchase", name="VIEW_AD", event_data={"revenue": 0.0125, "currency": "USD", "ad_type": "BANNER"}),
+        0.0125,
+        "USD",
+        {"ad_format": "BANNER"},
+        id="view-ad-with-revenue",
+    ),
+    pytest.param(
+        raw("purchase", name="view_ad", event_data={"revenue": 0.02, "currency": "eur"}),
+        0.02,
+        "EUR",
+        {},
+        id="view-ad-in-the-webhooks-lower-case",
+    ),
+]

@@ -249,3 +249,45 @@ WIRING: dict[str, Any] = {
     "query_template": QUERY_TEMPLATE,
     "sample": load("install_ios"),
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Ad revenue: Kochava's "Ad View" event, one per impression, flagged as revenue by the marketer
+# (https://support.kochava.com/campaign-management/create-a-total-ltv-campaign/); its event data
+# keys (ad_network_name, ad_mediation_name, placement, ad_type) are its SDKs' [U: the postback's
+# {event_value} carrying them as JSON is not documented].
+# --------------------------------------------------------------------------------------------
+
+AD_REVENUE_CASES: list[Any] = [
+    pytest.param(
+        raw("purchase", event_name="Ad View", event_value="0.0125", currency="usd"),
+        0.0125,
+        "USD",
+        {},
+        id="ad-view-with-a-value",
+    ),
+]
+
+PARSE_CASES += [
+    pytest.param(
+        raw(
+            "purchase",
+            event_name="Ad View",
+            event_value='{"ad_network_name":"AdMob","ad_mediation_name":"AppLovin","placement":"home","ad_type":"banner"}',
+        ),
+        {
+            "revenue": None,  # the value Kochava pulls from the monetization partner is not in the postback
+            "event_properties": {
+                "ad_network": "AdMob",
+                "ad_mediation_platform": "AppLovin",
+                "ad_placement": "home",
+                "ad_format": "banner",
+                "ad_network_name": "AdMob",
+                "ad_mediation_name": "AppLovin",
+                "placement": "home",
+                "ad_type": "banner",
+            },
+        },
+        id="ad-view-event-data",
+    ),
+]

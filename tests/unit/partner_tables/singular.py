@@ -287,3 +287,57 @@ WIRING: dict[str, Any] = {
     "query_template": None,
     "sample": load("install_ios"),
 }
+
+
+# --------------------------------------------------------------------------------------------
+# Money and ad revenue. Singular's revenue is in whole units of its currency (its S2S API's `amt`
+# and `cur`, https://support.singular.net/hc/en-us/articles/360048588672); impression-level ad
+# revenue is the event __ADMON_USER_LEVEL_REVENUE__ (https://support.singular.net/hc/en-us/articles/4409886379163),
+# its ad in the keys of the SDKs' SingularAdData [U: which of them an Internal BI postback carries].
+# --------------------------------------------------------------------------------------------
+
+AD_REVENUE: dict[str, Any] = raw(
+    "purchase",
+    drop=("revenue_usd",),
+    event_name="__ADMON_USER_LEVEL_REVENUE__",
+    revenue=0.0125,
+    currency="USD",
+    event_attributes={
+        "ad_platform": "AppLovin",
+        "ad_network_name": "AdMob",
+        "ad_unit_id": "89b8c0159a50ebd1",
+        "ad_placement_name": "level_complete",
+        "ad_type": "Rewarded",
+        "is_admon_revenue": True,
+    },
+)
+
+AD_REVENUE_CASES: list[Any] = [
+    pytest.param(
+        AD_REVENUE,
+        0.0125,
+        "USD",
+        {
+            "ad_network": "AdMob",
+            "ad_mediation_platform": "AppLovin",
+            "ad_unit": "89b8c0159a50ebd1",
+            "ad_placement": "level_complete",
+            "ad_format": "Rewarded",
+            "is_admon_revenue": True,
+        },
+        id="admon-user-level-revenue",
+    ),
+]
+
+PARSE_CASES += [
+    pytest.param(
+        raw("purchase", revenue=9.99, revenue_usd=10.8741),
+        {"revenue": Revenue(amount=Decimal("9.99"), currency="EUR", amount_usd=Decimal("10.8741"))},
+        id="revenue-as-json-numbers-in-whole-units",
+    ),
+    pytest.param(
+        AD_REVENUE,
+        {"event_name": "__ADMON_USER_LEVEL_REVENUE__", "revenue.revenue_type": "ad_revenue"},
+        id="ad-revenue-event",
+    ),
+]

@@ -91,6 +91,8 @@ class Revenue(_Frozen):
     amount: Decimal
     currency: str | None = None
     amount_usd: Decimal | None = None
+    # Amplitude's `revenueType`; None: the event's name. Ad revenue is "ad_revenue" from every partner.
+    revenue_type: str | None = None
 
 
 class Device(_Frozen):
@@ -120,7 +122,8 @@ class Postback(_Frozen):
     campaign: Campaign = Campaign()
     revenue: Revenue | None = None
     device: Device = Device()
-    event_properties: dict[str, str | int | float | bool] = Field(default_factory=dict)
+    # Scalars, or lists of texts (a purchase's product ids): what partners/fields.py builds.
+    event_properties: dict[str, str | int | float | bool | list[str]] = Field(default_factory=dict)
     partner_event_id: str | None = Field(
         default=None, description="the partner's own id for this postback, when it sends one"
     )
@@ -138,10 +141,18 @@ class Postback(_Frozen):
         if self.partner_event_id:
             basis = f"{self.partner}|{self.kind}|{self.partner_event_id}"
         elif raw is not None:
-            # default=str: a value JSON cannot hold still keys (raw fields come from JSON or a form).
-            basis = json.dumps(
-                {"partner": self.partner, "raw": raw}, sort_keys=True, separators=(",", ":"), default=str
-            )
+            return raw_postback_key(self.partner, raw)
         else:
             basis = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(basis.encode()).hexdigest()[:40]
+        return _key(basis)
+
+
+def raw_postback_key(partner: str, raw: Mapping[str, Any]) -> str:
+    """The key of a postback as received (less its credential): `Postback.dedup_key` without a
+    partner event id, and the key of a postback no adapter turns into a Postback (not forwarded)."""
+    # default=str: a value JSON cannot hold still keys (raw fields come from JSON or a form).
+    return _key(json.dumps({"partner": partner, "raw": raw}, sort_keys=True, separators=(",", ":"), default=str))
+
+
+def _key(basis: str) -> str:
+    return hashlib.sha256(basis.encode()).hexdigest()[:40]

@@ -12,9 +12,18 @@ Decisions (documented in docs/partners.md#adjust):
   32-hex Adjust device id that Amplitude cannot match on: it is never read.
 - Adjust "reattribution" (a lapsed user won back by a new campaign; Adjust switches the user's
   attribution to that source) is our RE_ATTRIBUTION, as is "reattribution reinstall".
-- Only install, reinstall, reattribution(-reinstall) and in-app event callbacks are forwarded; any
-  other `activity_kind` (session, click, impression, rejected_install, uninstall, ad spend, ...)
-  is refused with a 400 naming it, so a misconfigured callback shows up in Adjust's logs.
+- Install, reinstall, reattribution(-reinstall), in-app event and ad revenue callbacks are
+  forwarded; ad revenue (https://help.adjust.com/en/article/ad-revenue-callbacks) as an HTTP V2
+  event "[adjust] ad_revenue" with revenueType "ad_revenue" and the ad's network, mediation
+  platform, unit, placement, format and impression count. SKAdNetwork activities (`sk_*`) are
+  answered as not forwarded (Apple's aggregated postbacks hold no id Amplitude can use). Any other
+  `activity_kind` (session, click, impression, rejected_install, uninstall, ad spend, ...) is
+  refused with a 400 naming it, so a misconfigured callback shows up in Adjust's logs.
+- Money (https://help.adjust.com/en/article/ad-revenue-callbacks): `{revenue_float}` is in whole
+  units and `{revenue}` in CENTS, both in `{currency}`; `{reporting_revenue}` is in the app's
+  reporting currency (`{reporting_currency}`), used when neither is sent; `{revenue_usd}` whole
+  US dollars, `{revenue_usd_cents}` US cents [U: named so in Adjust's placeholder list, units
+  not stated].
 - The app's own user id arrives as an SDK callback parameter named `user_id`, which Adjust appends
   to every callback URL by itself: it is not in the template (a `user_id={user_id}` there would be
   an unknown placeholder, and the relay keeps the first of two `user_id` keys).
@@ -24,13 +33,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from urllib.parse import unquote
 
-from ..errors import BadRequest
+from ..errors import BadRequest, NotForwarded
 from ..ids import clean_text
 from ..models.postback import Campaign, DeviceIds, Kind, Postback, Revenue
 from . import Convention, PartnerAdapter, RawPostback
-from .fields import MAX_EVENT_NAME, Fields, Property, resolve_platform, revenue, upper
+from .fields import (
+    MAX_EVENT_NAME,
+    Fields,
+    PropertyValue,
+    as_ad_revenue,
+    json_object,
+    resolve_platform,
+    revenue,
+    upper,
+)
 
 PARTNER = "adjust"
 
@@ -67,6 +86,12 @@ QUERY_TEMPLATE: dict[str, str] = {
         "revenue_float",
         "revenue_usd",
         "currency",
+        # Ad revenue callbacks (https://help.adjust.com/en/article/ad-revenue-callbacks).
+        "ad_revenue_network",
+        "ad_revenue_unit",
+        "ad_revenue_placement",
+        "ad_mediation_platform",
+        "ad_impressions_count",
     )
 }
 
@@ -107,7 +132,12 @@ _ACTIVITY_KINDS: Mapping[str, Kind] = {
     "reattribution_reinstall": Kind.RE_ATTRIBUTION,
     "event": Kind.IN_APP_EVENT,
     "in_app_event": Kind.IN_APP_EVENT,
+    "ad_revenue": Kind.IN_APP_EVENT,
 }
+AD_REVENUE = "ad_revenue"  # the activity_kind, and our event name for it
+# SKAdNetwork activities: sk_install, sk_install_direct, sk_event, sk_cv_update, sk_qualifier
+# (https://help.adjust.com/en/article/skad-raw-data-export names them; each has its own callback).
+SKAN_PREFIX = "sk_"
 
 # A network id Adjust (or the network) embeds at the end of a name: "Summer Sale (123456)".
 # Long digit runs (Google, Meta, TikTok ids) or a UUID; "(2)" or "(copy)" are parts of the name.
@@ -117,13 +147,26 @@ _EMBEDDED_ID = re.compile(
 )
 
 
+def _activity_kind(fields: Fields) -> str | None:
+    """activity_kind lower case, spaces and dashes as "_" ("reattribution_reinstall")."""
+    activity_kind = clean_text(fields.get("activity_kind"))
+    return re.sub(r"[\s\-]+", "_", activity_kind.strip().lower()) if activity_kind is not None else None
+
+
 def _kind(fields: Fields) -> Kind:
     activity_kind = clean_text(fields.get("activity_kind"))
     if activity_kind is None:
         # No activity_kind (a hand-written template): an event name or token means an in-app event.
         return Kind.IN_APP_EVENT if fields.text("event_name", "event", "event_token") else Kind.INSTALL
-    normalised = re.sub(r"[\s\-]+", "_", activity_kind.strip().lower())
-    kind = _ACTIVITY_KINDS.get(normalised)
+    normalised = _activity_kind(fields)
+    if normalised is not None and normalised.startswith(SKAN_PREFIX):
+        raise NotForwarded(
+            f"Adjust SKAdNetwork activity {activity_kind[:100]!r} is not forwarded: Apple's aggregated"
+            " postbacks hold no user or device id Amplitude can attribute to (archived, not sent)",
+            field="activity_kind",
+            value=activity_kind[:100],
+        )
+    kind = _ACTIVITY_KINDS.get(normalised or "")
     if kind is None:
         raise BadRequest(
             f"Adjust activity_kind {activity_kind[:100]!r} is not forwarded to Amplitude: configure this "
@@ -190,14 +233,43 @@ def _is_organic(fields: Fields) -> bool:
     return (network is not None and network.lower() == "organic") or fields.is_true("is_organic")
 
 
-def _revenue(fields: Fields) -> Revenue | None:
-    """`revenue_float` in whole units; the legacy `revenue` (in CENTS) only when it is absent."""
-    amount = fields.money("revenue_float")
+def _amount(fields: Fields, units_key: str, cents_key: str) -> Decimal | None:
+    """`units_key` in whole units, else `cents_key` (in CENTS) / 100."""
+    amount = fields.money(units_key)
     if amount is None:
-        cents = fields.money("revenue")
+        cents = fields.money(cents_key)
         amount = cents / 100 if cents is not None else None
-    amount_usd = fields.money("revenue_usd")
-    return revenue(amount, amount_usd, upper(fields.text("currency")))
+    return amount
+
+
+def _revenue(fields: Fields) -> Revenue | None:
+    """`revenue_float` (units) else `revenue` (cents) in `currency`; else `reporting_revenue` in
+    `reporting_currency`. US dollars: `revenue_usd` (units) else `revenue_usd_cents`."""
+    amount, currency = _amount(fields, "revenue_float", "revenue"), fields.text("currency")
+    if amount is None:
+        amount, currency = fields.money("reporting_revenue"), fields.text("reporting_currency")
+    return revenue(amount, _amount(fields, "revenue_usd", "revenue_usd_cents"), upper(currency))
+
+
+def _ad_properties(fields: Fields) -> dict[str, PropertyValue]:
+    """The ad behind an ad revenue callback; its format only in the ILRD payload (URL-encoded JSON)."""
+    properties = fields.ad_properties(
+        ad_network=("ad_revenue_network",),
+        ad_mediation_platform=("ad_mediation_platform",),
+        ad_unit=("ad_revenue_unit",),
+        ad_placement=("ad_revenue_placement",),
+        ad_impressions=("ad_impressions_count",),
+    )
+    payload_text = fields.get("ad_revenue_payload")
+    if isinstance(payload_text, str) and payload_text.lower().startswith("%7b"):
+        payload_text = unquote(payload_text)  # still URL-encoded once more than the query decoding removed
+    # JSON text is no `{macro}`: read as an object.
+    payload = json_object(clean_text(payload_text, json_objects=True), partner="Adjust", field="ad_revenue_payload")
+    if payload is not None:
+        properties |= Fields(payload, "Adjust", "ad_revenue_payload.").ad_properties(
+            ad_format=("adunit_format", "ad_format")
+        )
+    return properties
 
 
 def _time_ms(fields: Fields, kind: Kind, install_time_ms: int | None) -> int | None:
@@ -220,8 +292,12 @@ def parse(raw: RawPostback) -> Postback:
     install_time_ms = fields.time_ms("installed_at")
     is_organic = _is_organic(fields)
 
-    event_name = fields.text("event_name", "event", "event_token", limit=MAX_EVENT_NAME) if in_app else None
-    event_properties: dict[str, Property] = {}
+    ad_revenue = _activity_kind(fields) == AD_REVENUE
+    if ad_revenue:
+        event_name: str | None = AD_REVENUE
+    else:
+        event_name = fields.text("event_name", "event", "event_token", limit=MAX_EVENT_NAME) if in_app else None
+    event_properties: dict[str, PropertyValue] = _ad_properties(fields) if ad_revenue else {}
     # {event} is the event's token; templates also name its key event_token.
     token = fields.text("event", "event_token")
     if in_app and token is not None and token != event_name:
@@ -241,7 +317,7 @@ def parse(raw: RawPostback) -> Postback:
         install_time_ms=install_time_ms,
         is_organic=is_organic,
         campaign=_campaign(fields, is_organic),
-        revenue=_revenue(fields) if in_app else None,
+        revenue=(as_ad_revenue(_revenue(fields)) if ad_revenue else _revenue(fields)) if in_app else None,
         device=fields.device(
             os_version=("os_version",),
             model=("device_name",),
@@ -262,6 +338,15 @@ def parse(raw: RawPostback) -> Postback:
 # only the others.
 MAPPED_KEYS = frozenset(
     {
+        "ad_revenue_network",
+        "ad_revenue_unit",
+        "ad_revenue_placement",
+        "ad_mediation_platform",
+        "ad_impressions_count",
+        "ad_revenue_payload",
+        "reporting_revenue",
+        "reporting_currency",
+        "revenue_usd_cents",
         "activity_kind",
         "adgroup_name",
         "android_id",

@@ -4,6 +4,15 @@ AppsFlyer sends one flat object per conversion: a JSON body on POST, or the same
 query-string parameters on GET (then every value is a string: "true", "null", "9.99", ...).
 Many keys arrive present but null, so every read goes through the shared id/text hygiene.
 See docs/partners.md#appsflyer and https://support.appsflyer.com/hc/en-us/articles/207034356 (Push API).
+
+Money: `event_revenue` is in whole units of `event_revenue_currency`, `event_revenue_usd` in whole
+US dollars, as text or a JSON number (the Push API's field list, link above). Ad revenue arrives as
+the in-app event `af_ad_revenue` (https://support.appsflyer.com/hc/en-us/articles/4416353506833):
+sent to HTTP V2 with revenueType "ad_revenue" and the ad's monetization and mediation networks,
+ad unit, placement and ad type (AppsFlyer's AdRevenueScheme keys,
+https://dev.appsflyer.com/hc/docs/ad-revenue-2), read from the message or its `event_value`.
+SKAdNetwork messages (`skad_*` fields, `af_skad_*` event names,
+https://support.appsflyer.com/hc/en-us/articles/11135475316113) are answered as not forwarded.
 Pure: no I/O, no clock.
 """
 
@@ -11,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from ..errors import BadRequest
+from ..errors import BadRequest, NotForwarded
 from ..ids import clean_text
 from ..models.postback import Campaign, DeviceIds, Kind, Postback, Revenue
 from . import TITLE_CASE_EVENT_TYPES, Convention, PartnerAdapter, RawPostback
@@ -19,7 +28,9 @@ from .fields import (
     MAX_EVENT_NAME,
     Fields,
     Keys,
-    Property,
+    PropertyValue,
+    as_ad_revenue,
+    first_ad_properties,
     flat_properties,
     json_object,
     kind_word,
@@ -78,6 +89,20 @@ _CAMPAIGN_KEYS: Mapping[str, Keys] = {
     "agency": ("af_prt",),
     "touch_type": ("attributed_touch_type",),
 }
+
+
+AD_REVENUE_EVENT = "af_ad_revenue"
+# Our ad property → AppsFlyer's keys (raw data columns, and the SDK's AdRevenueScheme extras).
+_AD_KEYS: Mapping[str, Keys] = {
+    "ad_network": ("monetization_network",),
+    "ad_mediation_platform": ("mediation_network",),
+    "ad_unit": ("ad_unit",),
+    "ad_placement": ("placement",),
+    "ad_format": ("ad_type",),
+    "ad_impressions": ("impressions",),
+}
+# Fields only SKAdNetwork messages carry (skad_installs, skad_redownloads, skad_inapps topics).
+_SKAN_KEYS = ("skad_version", "skad_ad_network_id", "skad_conversion_value", "skad_transaction_id")
 
 
 def _time_ms(fields: Fields, key: str) -> int | None:
@@ -144,18 +169,40 @@ def _revenue(fields: Fields) -> Revenue | None:
     return revenue(amount, amount_usd, upper(fields.text("event_revenue_currency")))
 
 
-def _event_properties(fields: Fields) -> dict[str, Property]:
-    """Scalar entries of `event_value` (a JSON-encoded string, or already an object); af_content
-    lists and the like are skipped."""
+def _event_value(fields: Fields) -> Fields:
+    """`event_value` (a JSON-encoded string, or already an object), read as fields."""
     event_value = json_object(fields.get("event_value"), partner="AppsFlyer", field="event_value")
-    return flat_properties(event_value) if event_value is not None else {}
+    return Fields(event_value or {}, "AppsFlyer", "event_value.")
+
+
+def _event_properties(fields: Fields, ad_revenue: bool) -> dict[str, PropertyValue]:
+    """Scalar entries of `event_value`; af_content lists and the like are skipped. For ad revenue,
+    the ad first (our AD_PROPERTIES), from the message's own keys or event_value's."""
+    event_value = _event_value(fields)
+    properties = first_ad_properties((fields, event_value), _AD_KEYS) if ad_revenue else {}
+    return flat_properties(event_value.raw, properties, keep_existing=True)
+
+
+def _is_skan(fields: Fields) -> bool:
+    event_name = clean_text(fields.get("event_name")) or ""
+    return event_name.lower().startswith("af_skad_") or any(
+        clean_text(fields.get(key)) is not None for key in _SKAN_KEYS
+    )
 
 
 def parse(raw: RawPostback) -> Postback:
     """One AppsFlyer Push API message (POST JSON or GET query dict) as a normalised Postback."""
     fields = Fields(raw, "AppsFlyer")
+    if _is_skan(fields):
+        raise NotForwarded(
+            "AppsFlyer SKAdNetwork message is not forwarded: Apple's aggregated postbacks hold no user"
+            " or device id Amplitude can attribute to (archived, not sent)",
+            field="event_name",
+        )
     kind = _kind(fields)
     in_app = kind is Kind.IN_APP_EVENT
+    event_name = fields.text("event_name", limit=MAX_EVENT_NAME) if in_app else None
+    ad_revenue = event_name is not None and event_name.lower() == AD_REVENUE_EVENT
     ids = _device_ids(fields)
 
     time_ms = _time_ms(fields, "event_time")
@@ -169,7 +216,7 @@ def parse(raw: RawPostback) -> Postback:
     return Postback(
         partner=PARTNER,
         kind=kind,
-        event_name=fields.text("event_name", limit=MAX_EVENT_NAME) if in_app else None,
+        event_name=event_name,
         platform=resolve_platform(clean_text(fields.get("platform")), ids),  # windowsphone, pc, ...: None
         ids=ids,
         user_id=fields.user_id("customer_user_id"),
@@ -181,7 +228,7 @@ def parse(raw: RawPostback) -> Postback:
             touch_time_ms=_time_ms(fields, "attributed_touch_time"),
             **fields.texts(_CAMPAIGN_KEYS),
         ),
-        revenue=_revenue(fields) if in_app else None,
+        revenue=(as_ad_revenue(_revenue(fields)) if ad_revenue else _revenue(fields)) if in_app else None,
         device=fields.device(
             os_version=("os_version",),
             model=("device_model", "device_type"),
@@ -194,7 +241,7 @@ def parse(raw: RawPostback) -> Postback:
             language=("language",),
             app_version=("app_version",),
         ),
-        event_properties=_event_properties(fields) if in_app else {},
+        event_properties=_event_properties(fields, ad_revenue) if in_app else {},
         # The Push API documents no per-message id; honour one if a GET template supplies it.
         partner_event_id=fields.text("event_id", "af_event_id"),
     )
@@ -204,6 +251,16 @@ def parse(raw: RawPostback) -> Postback:
 # only the others.
 MAPPED_KEYS = frozenset(
     {
+        "monetization_network",
+        "mediation_network",
+        "ad_unit",
+        "placement",
+        "ad_type",
+        "impressions",
+        "skad_version",
+        "skad_ad_network_id",
+        "skad_conversion_value",
+        "skad_transaction_id",
         "advertising_id",
         "af_ad",
         "af_ad_id",

@@ -24,9 +24,11 @@ from ..models.postback import Campaign, DeviceIds, Kind, Postback, Revenue
 from . import TITLE_CASE_EVENT_TYPES, Convention, PartnerAdapter, RawPostback
 from .fields import (
     MAX_EVENT_NAME,
+    MAX_LIST_ITEMS,
     Fields,
     Keys,
-    Property,
+    PropertyValue,
+    as_ad_revenue,
     flag,
     flat_properties,
     resolve_platform,
@@ -64,6 +66,24 @@ CONVENTION = Convention(
 _NOT_FORWARDED = frozenset(
     {"CLICK", "IMPRESSION", "WEB SESSION START", "PAGEVIEW", "PAGE VIEW", "WEB TO APP AUTO REDIRECT"}
 )
+
+# Event property (after the label) → touch-data keys no Campaign field takes
+# (https://help.branch.io/docs/postback-macros-functions lists them).
+_TOUCH_PROPERTY_KEYS: Mapping[str, Keys] = {
+    "feature": ("~feature",),
+    "advertising partner id": ("~advertising_partner_id",),
+    "keyword id": ("~keyword_id",),
+    "agency id": ("~agency_id",),
+    "sub site": ("~sub_site_name",),
+    "placement": ("~placement",),
+    "ad format": ("~branch_ad_format",),
+    "technology partner": ("~technology_partner",),
+}
+# event_data keys beside revenue and currency (https://help.branch.io/developers-hub/docs/webhooks-for-developers).
+_EVENT_DATA_TEXT = ("transaction_id", "coupon", "affiliation", "search_query", "description")
+_EVENT_DATA_AMOUNTS = ("shipping", "tax")
+# Branch's ad revenue event (https://help.branch.io/developers-hub/reference/logstandardevents).
+AD_REVENUE_EVENT = "VIEW AD"
 
 # Campaign field → key in last_attributed_touch_data (Branch's tilde keys).
 _TOUCH_KEYS: Mapping[str, Keys] = {
@@ -162,18 +182,71 @@ def _revenue(event_data: Fields) -> Revenue | None:
     return revenue(amount, amount_usd, upper(event_data.text("currency")))
 
 
-def _event_properties(body: Fields, touch: Fields, in_app: bool) -> dict[str, Property]:
-    """`~feature` (no Campaign field for it), and for in-app events the transaction id and the
-    scalar entries of `custom_data` (Branch's free-form string map)."""
-    properties: dict[str, Property] = {}
-    feature = touch.text("~feature")
-    if feature is not None:
-        properties[f"{CONVENTION.label} feature"] = feature
+def _touch_properties(touch: Fields) -> dict[str, PropertyValue]:
+    """The touch data no Campaign field holds, under the label: `~feature`, the creative when
+    `~ad_*` keys took the ad fields, the partner's id and the like."""
+    properties: dict[str, PropertyValue] = {}
+    for name, keys in _TOUCH_PROPERTY_KEYS.items():
+        value = touch.text(*keys)
+        if value is not None:
+            properties[f"{CONVENTION.label} {name}"] = value
+    if touch.text("~ad_name", "~ad_id") is not None:
+        # The ad fields came from ~ad_*: the creative is one more thing the touch says.
+        for name, key in (("creative", "~creative_name"), ("creative id", "~creative_id")):
+            value = touch.text(key)
+            if value is not None:
+                properties[f"{CONVENTION.label} {name}"] = value
+    return properties
+
+
+def _event_data_properties(event_data: Fields) -> dict[str, PropertyValue]:
+    """What Branch's `event_data` holds beside the revenue: transaction id, shipping, tax, coupon..."""
+    properties: dict[str, PropertyValue] = {}
+    for key in _EVENT_DATA_TEXT:
+        value = event_data.text(key)
+        if value is not None:
+            properties[key] = value
+    for key in _EVENT_DATA_AMOUNTS:
+        amount = event_data.money(key)
+        if amount is not None:
+            properties[key] = float(amount)
+    return properties
+
+
+def _content_items_properties(body: Fields) -> dict[str, PropertyValue]:
+    """The products of a commerce event (`content_items`, a list of objects with `$sku`,
+    `$product_name`, `$quantity`...): their ids and names as lists, and their total quantity."""
+    items = body.get("content_items")
+    if not isinstance(items, list):
+        return {}
+    products = [
+        Fields(item, "Branch", "content_items.") for item in items[:MAX_LIST_ITEMS] if isinstance(item, Mapping)
+    ]
+    properties: dict[str, PropertyValue] = {}
+    for name, keys in (
+        ("product_ids", ("$sku", "$canonical_identifier")),
+        ("product_names", ("$product_name", "$og_title")),
+    ):
+        values = [value for product in products if (value := product.text(*keys)) is not None]
+        if values:
+            properties[name] = values
+    quantities = [product.money("$quantity") for product in products]
+    if any(quantity is not None for quantity in quantities):
+        properties["products_quantity"] = float(sum(quantity for quantity in quantities if quantity is not None))
+    return properties
+
+
+def _event_properties(body: Fields, touch: Fields, in_app: bool, ad_revenue: bool) -> dict[str, PropertyValue]:
+    """The touch data no Campaign field holds, and for in-app events what `event_data` and
+    `content_items` hold beside the revenue and the scalar entries of `custom_data` (Branch's
+    free-form string map); for ad revenue the ad's format first."""
+    properties = _touch_properties(touch)
     if not in_app:
         return properties
-    transaction_id = body.section("event_data").text("transaction_id")
-    if transaction_id is not None:
-        properties["transaction_id"] = transaction_id
+    event_data = body.section("event_data")
+    if ad_revenue:
+        properties |= event_data.ad_properties(ad_format=("ad_type",))
+    properties |= _event_data_properties(event_data) | _content_items_properties(body)
     # Values may come through a GET template: text is cleaned like any field (placeholders dropped).
     custom_data = {
         key: clean_text(value) if isinstance(value, str) else value
@@ -196,7 +269,9 @@ def parse(raw: RawPostback) -> Postback:
     is_organic = attributed is False or not has_touch
     kind = _kind(name, attributed is not False, has_touch)
     in_app = kind is Kind.IN_APP_EVENT
+    ad_revenue = _normalised_name(name) == AD_REVENUE_EVENT
     ids = _device_ids(user)
+    event_data = body.section("event_data")
 
     time_ms = body.time_ms("timestamp")
     if kind in (Kind.INSTALL, Kind.REINSTALL):
@@ -220,7 +295,7 @@ def parse(raw: RawPostback) -> Postback:
         install_time_ms=install_time_ms,
         is_organic=is_organic,
         campaign=_campaign(body, touch, is_organic),
-        revenue=_revenue(body.section("event_data")) if in_app else None,
+        revenue=(as_ad_revenue(_revenue(event_data)) if ad_revenue else _revenue(event_data)) if in_app else None,
         device=user.device(
             os_version=("os_version",),
             model=("model",),
@@ -233,7 +308,7 @@ def parse(raw: RawPostback) -> Postback:
             app_version=("app_version",),
         ),
         event_properties=_event_properties(
-            body, Fields({}, "Branch", touch.field_prefix) if is_organic else touch, in_app
+            body, Fields({}, "Branch", touch.field_prefix) if is_organic else touch, in_app, ad_revenue
         ),
         partner_event_id=body.text("id"),
     )
@@ -243,6 +318,13 @@ def parse(raw: RawPostback) -> Postback:
 # only the others.
 MAPPED_KEYS = frozenset(
     {
+        "last_attributed_touch_data.~advertising_partner_id",
+        "last_attributed_touch_data.~keyword_id",
+        "last_attributed_touch_data.~agency_id",
+        "last_attributed_touch_data.~sub_site_name",
+        "last_attributed_touch_data.~placement",
+        "last_attributed_touch_data.~branch_ad_format",
+        "last_attributed_touch_data.~technology_partner",
         "attributed",
         "content_items",
         "custom_data",

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Literal
@@ -44,6 +44,9 @@ FALSE_WORDS = frozenset({"false", "0", "no", "n", "f"})
 
 Platform = Literal["ios", "android"]
 Property = str | int | float | bool
+# An event property's value: a scalar, or a list of texts (Branch's products) that Amplitude keeps as an array.
+PropertyValue = Property | list[str]
+MAX_LIST_ITEMS = 100
 Keys = tuple[str, ...]
 _INT64 = 2**63
 
@@ -131,6 +134,46 @@ def revenue(amount: Decimal | None, amount_usd: Decimal | None, currency: str | 
     return Revenue(amount=amount, currency=currency, amount_usd=amount_usd)
 
 
+# Impression-level ad revenue (an ad network's revenue for ads shown in the app, reported through
+# the measurement partner from AppLovin MAX, ironSource, AdMob...) is HTTP V2 revenue with this
+# `revenueType`, whichever partner reports it, so one Amplitude chart sums ad revenue across them.
+# Amplitude defines no ad-revenue label of its own (https://amplitude.com/docs/data/sources/instrument-track-revenue
+# names revenueType values such as "income", "tax", "refund").
+AD_REVENUE_TYPE = "ad_revenue"
+# Our event property → what it holds; each partner says which of its keys fill it.
+AD_PROPERTIES = ("ad_network", "ad_mediation_platform", "ad_unit", "ad_placement", "ad_format", "ad_impressions")
+
+
+def ad_properties(texts: Mapping[str, str | None]) -> dict[str, PropertyValue]:
+    """AD_PROPERTIES from their texts (None: not sent); `ad_impressions` is a count, or left out."""
+    unknown = set(texts) - set(AD_PROPERTIES)
+    assert not unknown, unknown  # a typo in an adapter, not in a postback
+    properties: dict[str, PropertyValue] = {}
+    for name, text in texts.items():
+        if text is None:
+            continue
+        if name != "ad_impressions":
+            properties[name] = text
+        elif text.isdigit() and len(text) < 19:
+            properties[name] = int(text)
+    return properties
+
+
+def first_ad_properties(sources: Sequence[Fields], keys_by_property: Mapping[str, Keys]) -> dict[str, PropertyValue]:
+    """AD_PROPERTIES, each from the first of `sources` holding one of its keys (a message's own
+    keys before those of its nested event data)."""
+    texts = {
+        name: next((text for source in sources if (text := source.text(*keys)) is not None), None)
+        for name, keys in keys_by_property.items()
+    }
+    return ad_properties(texts)
+
+
+def as_ad_revenue(found: Revenue | None) -> Revenue | None:
+    """`found` (an ad revenue event's revenue) typed AD_REVENUE_TYPE."""
+    return found.model_copy(update={"revenue_type": AD_REVENUE_TYPE}) if found is not None else None
+
+
 def infer_platform(ids: DeviceIds) -> Platform | None:
     """The platform whose family of ids is present; ambiguous (both or neither) is unknown."""
     apple = bool(ids.idfa or ids.idfv)
@@ -212,10 +255,10 @@ def _holds_unencodable(data: Mapping[Any, Any]) -> bool:
 
 def flat_properties(
     data: Mapping[Any, Any],
-    properties: dict[str, Property] | None = None,
+    properties: dict[str, PropertyValue] | None = None,
     *,
     keep_existing: bool = False,
-) -> dict[str, Property]:
+) -> dict[str, PropertyValue]:
     """`properties` (new if None) plus the scalar entries of `data`, capped in number, key and
     text length. None, lists and nested objects are skipped: not flat properties; so are NaN and
     infinities (json.loads accepts them, Amplitude's JSON cannot carry them). `keep_existing`:
@@ -326,6 +369,11 @@ class Fields:
             android_app_set_id=self.first_id(clean_gaid, android_app_set_id),
             android_id=self.first_id(clean_android_id, android_id),
         )
+
+    def ad_properties(self, **keys_by_property: Keys) -> dict[str, PropertyValue]:
+        """The ad an ad revenue event was for, as our AD_PROPERTIES (`ad_network=("ad_revenue_network",)`):
+        each from the first of its keys holding text."""
+        return ad_properties({name: self.text(*keys) for name, keys in keys_by_property.items()})
 
     def device(self, **keys_by_field: Keys) -> Device:
         """A Device from field → keys (first usable text); the country code upper-cased."""

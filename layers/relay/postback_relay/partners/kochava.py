@@ -26,7 +26,9 @@ from .fields import (
     MAX_EVENT_NAME,
     MAX_TEXT,
     Fields,
-    Property,
+    Keys,
+    PropertyValue,
+    as_ad_revenue,
     finite_amount,
     flat_properties,
     json_object,
@@ -105,7 +107,7 @@ def _kind(event_name: str, is_organic: bool) -> Kind:
     return Kind.IN_APP_EVENT
 
 
-def _event_value(fields: Fields) -> tuple[Decimal | None, dict[str, Property]]:
+def _event_value(fields: Fields) -> tuple[Decimal | None, dict[str, PropertyValue]]:
     """`event_value` is a number for a purchase (its value), else free data: a JSON object becomes
     event properties, any other text one `event_value` property. Never a reason for a 400, but for
     JSON whose escapes spell text that cannot be encoded (fields.json_object)."""
@@ -128,6 +130,23 @@ def _event_value(fields: Fields) -> tuple[Decimal | None, dict[str, Property]]:
         if data is None:
             return None, {"event_value": text[:MAX_TEXT]}
     return None, flat_properties(data)
+
+
+# Kochava's ad revenue event, one per impression ("Ad View",
+# https://support.kochava.com/campaign-management/create-a-total-ltv-campaign/), squashed.
+AD_REVENUE_EVENT = "adview"
+# Our ad property → the keys of Kochava's Ad View event data (its SDKs' ad event fields) [U].
+_AD_KEYS: Mapping[str, Keys] = {
+    "ad_network": ("ad_network_name",),
+    "ad_mediation_platform": ("ad_mediation_name",),
+    "ad_placement": ("placement",),
+    "ad_format": ("ad_type",),
+}
+
+
+def _ad_properties(event_data: Mapping[str, PropertyValue]) -> dict[str, PropertyValue]:
+    """The ad an Ad View was for, from its event data (`event_value` as JSON)."""
+    return Fields(event_data, "Kochava", "event_value.").ad_properties(**_AD_KEYS)
 
 
 def parse(raw: RawPostback) -> Postback:
@@ -155,6 +174,11 @@ def parse(raw: RawPostback) -> Postback:
 
     amount, properties = _event_value(fields) if in_app else (None, {})
     currency = upper(fields.text("currency"))
+    found = Revenue(amount=amount, currency=currency) if amount is not None else None
+    ad_revenue = _squashed(event_name) == AD_REVENUE_EVENT
+    if ad_revenue:
+        found = as_ad_revenue(found)
+        properties = _ad_properties(properties) | properties
 
     return Postback(
         partner=PARTNER,
@@ -176,7 +200,7 @@ def parse(raw: RawPostback) -> Postback:
             site_id=fields.text("site_id"),
             ad_id=fields.text("creative_id"),
         ),
-        revenue=Revenue(amount=amount, currency=currency) if amount is not None else None,
+        revenue=found,
         device=fields.device(
             os_version=("os_version",),
             model=("device_model",),  # [U]

@@ -20,7 +20,19 @@ from ..errors import BadRequest
 from ..ids import clean_text
 from ..models.postback import Campaign, DeviceIds, Kind, Postback, Revenue
 from . import TITLE_CASE_EVENT_TYPES, Convention, PartnerAdapter, RawPostback
-from .fields import MAX_EVENT_NAME, Fields, Keys, Property, flat_properties, is_true, resolve_platform, revenue, upper
+from .fields import (
+    MAX_EVENT_NAME,
+    Fields,
+    Keys,
+    PropertyValue,
+    as_ad_revenue,
+    first_ad_properties,
+    flat_properties,
+    is_true,
+    resolve_platform,
+    revenue,
+    upper,
+)
 
 PARTNER = "singular"
 
@@ -73,6 +85,19 @@ _CAMPAIGN_KEYS: Mapping[str, Keys] = {
 
 def _squashed(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum())
+
+
+# Singular's impression-level ad revenue event (https://support.singular.net/hc/en-us/articles/4409886379163).
+AD_REVENUE_EVENT = "__ADMON_USER_LEVEL_REVENUE__"
+# Our ad property → the keys of Singular's SingularAdData (its SDKs' ad revenue object) [U: which of
+# them an Internal BI postback carries is undocumented].
+_AD_KEYS: Mapping[str, Keys] = {
+    "ad_network": ("ad_network_name",),
+    "ad_mediation_platform": ("ad_mediation_platform", "ad_platform"),
+    "ad_unit": ("ad_unit_name", "ad_unit_id"),
+    "ad_placement": ("ad_placement_name", "ad_placement_id"),
+    "ad_format": ("ad_type",),
+}
 
 
 def _kind(event_name: str, is_reengagement: bool) -> Kind:
@@ -134,11 +159,13 @@ def _revenue(fields: Fields) -> Revenue | None:
     return revenue(amount, amount_usd, upper(fields.text("currency", "original_currency")))
 
 
-def _event_properties(fields: Fields) -> dict[str, Property]:
+def _event_properties(fields: Fields, ad_revenue: bool) -> dict[str, PropertyValue]:
     """Scalar entries of the event's attributes (`event_attributes` [U]: an object, as Singular's
-    S2S API takes them in `e`)."""
-    value = fields.get("event_attributes")
-    return flat_properties(value) if isinstance(value, Mapping) else {}
+    S2S API takes them in `e`). For ad revenue, the ad first (our AD_PROPERTIES) from the
+    postback's keys or the attributes'."""
+    attributes = fields.section("event_attributes")
+    properties = first_ad_properties((fields, attributes), _AD_KEYS) if ad_revenue else {}
+    return flat_properties(attributes.raw, properties, keep_existing=True)
 
 
 def parse(raw: RawPostback) -> Postback:
@@ -152,6 +179,7 @@ def parse(raw: RawPostback) -> Postback:
     is_reengagement = fields.is_true("is_reengagement") or fields.is_true("is_re_engagement")
     kind = _kind(event_name, is_reengagement)
     in_app = kind is Kind.IN_APP_EVENT
+    ad_revenue = event_name.upper() == AD_REVENUE_EVENT
     ids = _device_ids(fields)
 
     time_ms = fields.time_ms("event_utc_timestamp")
@@ -177,7 +205,7 @@ def parse(raw: RawPostback) -> Postback:
         install_time_ms=install_time_ms,
         is_organic=is_organic,
         campaign=_campaign(fields, "organic" if is_organic or network is None else network),
-        revenue=_revenue(fields) if in_app else None,
+        revenue=(as_ad_revenue(_revenue(fields)) if ad_revenue else _revenue(fields)) if in_app else None,
         device=fields.device(
             os_version=("os_version",),
             model=("device_model", "model"),
@@ -189,7 +217,7 @@ def parse(raw: RawPostback) -> Postback:
             language=("language", "locale"),
             app_version=("app_version",),
         ),
-        event_properties=_event_properties(fields) if in_app else {},
+        event_properties=_event_properties(fields, ad_revenue) if in_app else {},
         # [U] Singular documents no per-postback id; honour one if the payload carries it.
         partner_event_id=fields.text("event_id"),
     )
@@ -199,6 +227,14 @@ def parse(raw: RawPostback) -> Postback:
 # only the others.
 MAPPED_KEYS = frozenset(
     {
+        "ad_network_name",
+        "ad_mediation_platform",
+        "ad_platform",
+        "ad_unit_name",
+        "ad_unit_id",
+        "ad_placement_name",
+        "ad_placement_id",
+        "ad_type",
         "agency",
         "agency_name",
         "aifa",

@@ -31,7 +31,7 @@ from ..errors import BadRequest
 from ..ids import clean_text
 from ..models.postback import Campaign, DeviceIds, Kind, Postback
 from . import TITLE_CASE_EVENT_TYPES, Convention, PartnerAdapter, RawPostback
-from .fields import MAX_EVENT_NAME, Fields, Platform, Property, resolve_platform, revenue
+from .fields import MAX_EVENT_NAME, Fields, Platform, PropertyValue, resolve_platform, revenue
 
 PARTNER = "tenjin"
 
@@ -135,8 +135,8 @@ def _device_ids(fields: Fields, platform: Platform | None) -> DeviceIds:
     return DeviceIds()
 
 
-def _event_properties(fields: Fields) -> dict[str, Property]:
-    properties: dict[str, Property] = {}
+def _event_properties(fields: Fields) -> dict[str, PropertyValue]:
+    properties: dict[str, PropertyValue] = {}
     value = fields.text("value")
     if value is not None and _NUMBER.match(value):
         number: int | float = int(value) if value.lstrip("+-").isdigit() else float(value)

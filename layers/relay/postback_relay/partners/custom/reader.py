@@ -22,10 +22,13 @@ from ...models.postback import Campaign, Device, DeviceIds, Kind, Postback, Reve
 from ...timeparse import to_epoch_ms
 from .. import RawPostback
 from ..fields import (
+    AD_PROPERTIES,
     MAX_EVENT_NAME,
     MAX_TEXT,
     MAX_TIMESTAMP_TEXT,
     Platform,
+    PropertyValue,
+    ad_properties,
     capped,
     checked_user_id,
     flag,
@@ -284,6 +287,7 @@ def parse_with(mapping: NetworkMapping, raw: RawPostback) -> Postback:
         campaign=campaign,
         revenue=_revenue(reader, rules) if in_app else None,
         device=device,
+        event_properties=_ad_properties(reader, rules) if in_app else {},
         partner_event_id=reader.text(rules.partner_event_id),
     )
 
@@ -309,4 +313,13 @@ def _organic_when(condition: OrganicWhen | None, reader: _Reader, media_source: 
 
 def _revenue(reader: _Reader, rules: FieldsMapping) -> Revenue | None:
     # The currency as the mapping's transforms leave it (`upper` is the file's choice).
-    return revenue(reader.money(rules.revenue), reader.money(rules.revenue_usd), reader.text(rules.currency))
+    found = revenue(reader.money(rules.revenue), reader.money(rules.revenue_usd), reader.text(rules.currency))
+    revenue_type = reader.text(rules.revenue_type)
+    if found is None or revenue_type is None:
+        return found
+    return found.model_copy(update={"revenue_type": revenue_type})
+
+
+def _ad_properties(reader: _Reader, rules: FieldsMapping) -> dict[str, PropertyValue]:
+    """The ad of an ad revenue event, under the coded partners' names (fields.AD_PROPERTIES)."""
+    return ad_properties({name: reader.text(getattr(rules, name)) for name in AD_PROPERTIES})

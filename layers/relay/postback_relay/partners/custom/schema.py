@@ -324,6 +324,15 @@ class FieldsMapping(_Strict):
     revenue: MoneyRule | None = None
     currency: TextRule | None = None
     revenue_usd: MoneyRule | None = None
+    # Amplitude's revenueType (default: the event name); "ad_revenue" for impression-level ad revenue.
+    revenue_type: TextRule | None = None
+    # The ad of an ad revenue event (event properties named as the coded partners name them).
+    ad_network: TextRule | None = None
+    ad_mediation_platform: TextRule | None = None
+    ad_unit: TextRule | None = None
+    ad_placement: TextRule | None = None
+    ad_format: TextRule | None = None
+    ad_impressions: TextRule | None = None
     os_version: TextRule | None = None
     model: TextRule | None = None
     brand: TextRule | None = None
@@ -355,6 +364,13 @@ TargetField = Literal[
     "revenue",
     "currency",
     "revenue_usd",
+    "revenue_type",
+    "ad_network",
+    "ad_mediation_platform",
+    "ad_unit",
+    "ad_placement",
+    "ad_format",
+    "ad_impressions",
     "os_version",
     "model",
     "brand",
