@@ -711,3 +711,48 @@ NOT_FORWARDED_CASES: list[Any] = [
 DIFFERENT_EVENT_CASES += [
     pytest.param(load("ad_revenue"), raw("ad_revenue", created_at="1773610001"), id="next-ad-impression"),
 ]
+
+# Meta's install referrer (https://help.adjust.com/en/article/facebook-raw-data-reporting-for-android):
+# Meta's own campaign for an Android install, often the real source when Adjust's network is
+# "Unattributed"; sent as event properties beside Adjust's campaign, never instead of it.
+META_REFERRER = {
+    "fb_install_referrer_campaign_group_name": "DE_Android_AEO",
+    "fb_install_referrer_campaign_name": "DE_Android_AEO_Purchase",
+    "fb_install_referrer_adgroup_name": "Lookalike 1% DE",
+    "fb_install_referrer_ad_id": "23851234567890789",
+    "fb_install_referrer_publisher_platform": "instagram",
+}
+
+PARSE_CASES += [
+    pytest.param(
+        raw("install_android", network_name="Unattributed", tracker_name="Unattributed", **META_REFERRER),
+        {
+            "campaign.media_source": "Unattributed",
+            "event_properties": {f"[adjust] {key}": value for key, value in META_REFERRER.items()},
+        },
+        id="meta-install-referrer-beside-unattributed",
+    ),
+    pytest.param(
+        raw("install_android", meta_install_referrer_campaign_name="Spring", meta_install_referrer_is_click="1"),
+        {
+            "event_properties": {
+                "[adjust] meta_install_referrer_campaign_name": "Spring",
+                "[adjust] meta_install_referrer_is_click": "1",
+            }
+        },
+        id="meta-install-referrer-newer-spelling",
+    ),
+]
+
+AMPLITUDE_CASES += [
+    pytest.param(
+        raw("install_android", **META_REFERRER),
+        [
+            (
+                "attribution",
+                {"event_properties": {"[adjust] fb_install_referrer_campaign_name": "DE_Android_AEO_Purchase"}},
+            ),
+        ],
+        id="meta-install-referrer-on-the-attribution-event",
+    ),
+]

@@ -92,6 +92,13 @@ QUERY_TEMPLATE: dict[str, str] = {
         "ad_revenue_placement",
         "ad_mediation_platform",
         "ad_impressions_count",
+        # Meta's install referrer on Android: Meta's own campaign for the install, often the real
+        # source when Adjust says "Unattributed" (https://help.adjust.com/en/article/facebook-raw-data-reporting-for-android).
+        "fb_install_referrer_campaign_group_name",
+        "fb_install_referrer_campaign_name",
+        "fb_install_referrer_adgroup_name",
+        "fb_install_referrer_ad_id",
+        "fb_install_referrer_publisher_platform",
     )
 }
 
@@ -151,6 +158,33 @@ def _activity_kind(fields: Fields) -> str | None:
     """activity_kind lower case, spaces and dashes as "_" ("reattribution_reinstall")."""
     activity_kind = clean_text(fields.get("activity_kind"))
     return re.sub(r"[\s\-]+", "_", activity_kind.strip().lower()) if activity_kind is not None else None
+
+
+# Meta install referrer fields (decrypted by Adjust), in both spellings Adjust's placeholders use
+# (fb_install_referrer_*, and the newer meta_install_referrer_*) [O: the placeholder list as found in
+# Adjust's export columns; the decrypted fields are on the page above]. Sent as event properties
+# under their own names: "[adjust] fb_install_referrer_campaign_name".
+_META_REFERRER_FIELDS = (
+    "account_id",
+    "ad_id",
+    "ad_objective_name",
+    "adgroup_id",
+    "adgroup_name",
+    "campaign_id",
+    "campaign_name",
+    "campaign_group_id",
+    "campaign_group_name",
+    "publisher_platform",
+    "is_click",
+    "actual_timestamp",
+)
+META_REFERRER_KEYS = tuple(
+    f"{prefix}_install_referrer_{name}" for prefix in ("fb", "meta") for name in _META_REFERRER_FIELDS
+)
+
+
+def _meta_referrer_properties(fields: Fields) -> dict[str, PropertyValue]:
+    return {f"{CONVENTION.label} {key}": value for key in META_REFERRER_KEYS if (value := fields.text(key)) is not None}
 
 
 def _kind(fields: Fields) -> Kind:
@@ -297,7 +331,7 @@ def parse(raw: RawPostback) -> Postback:
         event_name: str | None = AD_REVENUE
     else:
         event_name = fields.text("event_name", "event", "event_token", limit=MAX_EVENT_NAME) if in_app else None
-    event_properties: dict[str, PropertyValue] = _ad_properties(fields) if ad_revenue else {}
+    event_properties = _meta_referrer_properties(fields) | (_ad_properties(fields) if ad_revenue else {})
     # {event} is the event's token; templates also name its key event_token.
     token = fields.text("event", "event_token")
     if in_app and token is not None and token != event_name:
@@ -338,6 +372,7 @@ def parse(raw: RawPostback) -> Postback:
 # only the others.
 MAPPED_KEYS = frozenset(
     {
+        *META_REFERRER_KEYS,
         "ad_revenue_network",
         "ad_revenue_unit",
         "ad_revenue_placement",
