@@ -627,12 +627,13 @@ POSTBACK_URL_VARIANTS: dict[str, dict[str, dict[str, str]]] = {
 _SETUP_NOTES: dict[str, str] = {
     "appsflyer": (
         "Push API (premium): Integration > API access > Push API, method POST, this endpoint; "
-        "no SKAN messages. Send Test carries no header token: keep ?token= while testing."
+        "SKAN messages are answered not_forwarded (archived, never sent): leave them unselected. "
+        "Send Test carries no header token: keep ?token= while testing."
     ),
     "adjust": (
         "Data management > Server callbacks: paste it on install, reinstall, reattribution, "
-        "reattribution reinstall and each event, never on a global callback as well (Adjust then "
-        "sends each activity twice)."
+        "reattribution reinstall, each event and ad revenue, never on a global callback as well "
+        "(Adjust then sends each activity twice); SKAdNetwork activities are answered not_forwarded."
     ),
     "branch": (
         "Data Feeds > Webhooks (Advanced Data Feeds add-on), POST, one webhook per event; "
