@@ -715,7 +715,7 @@ DIFFERENT_EVENT_CASES += [
 # Meta's install referrer (https://help.adjust.com/en/article/facebook-raw-data-reporting-for-android):
 # Meta's own campaign for an Android install, often the real source when Adjust's network is
 # "Unattributed"; sent as event properties beside Adjust's campaign, never instead of it.
-META_REFERRER = {
+META_REFERRER: dict[str, Any] = {
     "fb_install_referrer_campaign_group_name": "DE_Android_AEO",
     "fb_install_referrer_campaign_name": "DE_Android_AEO_Purchase",
     "fb_install_referrer_adgroup_name": "Lookalike 1% DE",
