@@ -652,3 +652,26 @@ def test_forget_finds_serves_stores_through_its_state_file(served: tuple[Any, Am
     assert bob["raw"]["ip"].startswith("hmac-sha256:")  # serve's archive keeps no raw IP either
     assert [about(body, BOB) for body in queue_bodies(stack.queue_urls["DeadLetterQueue"])] == [True]
     assert len(table_ids(table)) == 1
+
+
+def test_a_firehose_batch_loses_only_the_persons_lines(world: World, capsys: pytest.CaptureFixture[str]) -> None:
+    """An object Firehose wrote holds many people's postbacks (gzip JSON lines): forgetting Ann
+    rewrites it with Bob's lines alone and deletes its old version; Bob loses nothing."""
+    body = json.loads(sample(INSTALL)["body"])
+    batch = [
+        ArchivedPostback(
+            "appsflyer", 1_773_480_000_000, f"batched-{person.user}", body | {"customer_user_id": person.user}
+        )
+        for person in (ANN, BOB)
+    ]
+    key = "raw/partner=appsflyer/date=2026-03-14/local-AppsFlyerArchiveStream-1-2026-03-14-09-30-00-x.json.gz"
+    s3 = boto3.client("s3")
+    s3.put_object(Bucket=world.bucket, Key=key, Body=gzip.compress(b"".join(item.line() for item in batch)))
+
+    code, _, err = run(capsys, "forget", "--user", ANN.user, "--json")
+
+    assert code == 0, err
+    [version] = s3.list_object_versions(Bucket=world.bucket, Prefix=key)["Versions"]
+    assert version["IsLatest"]
+    kept = ArchivedPostback.from_object(s3.get_object(Bucket=world.bucket, Key=key)["Body"].read())
+    assert [item.postback_id for item in kept] == [f"batched-{BOB.user}"]

@@ -13,17 +13,16 @@ import ast
 import inspect
 import re
 from collections.abc import Iterator
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from postback_relay.archive import SHARED_PARTITION
 from postback_relay.config import Settings
 from postback_relay.secrets import CUSTOM_NETWORKS
-from postback_relay_tools.local.template import load_template
 from tests.conftest import ROOT
-from tests.unit.template_document import TEMPLATE, resources, template
+from tests.unit.template_document import resources, template
 
 PACKAGE = ROOT / "layers" / "relay" / "postback_relay"
 ARCHIVE = "${ArchiveBucket.Arn}"
@@ -293,8 +292,9 @@ def _logs(function_id: str) -> set[tuple[str, str]]:
     return {(action, f"{function_id}LogGroup.Arn") for action in ("logs:CreateLogStream", "logs:PutLogEvents")}
 
 
-def _archive(partition: str) -> set[tuple[str, str]]:
-    return {("s3:PutObject", f"{ARCHIVE}/raw/partner={partition}")}
+def _archive(stream_id: str) -> set[tuple[str, str]]:
+    """Records into the function's own delivery stream: Firehose writes the bucket, no function does."""
+    return {("firehose:PutRecord", f"{stream_id}.Arn")}
 
 
 def _partners() -> dict[str, str]:
@@ -314,14 +314,20 @@ def _partners() -> dict[str, str]:
 def _expected() -> dict[str, set[tuple[str, str]]]:
     partner_common = DELIVERY | IDEMPOTENCY | TRACING
     expected = {
-        function_id: partner_common | _relay_tokens(name) | _logs(function_id) | _archive(f"{name}/*")
+        function_id: partner_common
+        | _relay_tokens(name)
+        | _logs(function_id)
+        | _archive(function_id.replace("Function", "ArchiveStream"))
         for function_id, name in _partners().items()
     }
     expected["CustomNetworkFunction"] = (
-        partner_common | _relay_tokens(CUSTOM_NETWORKS) | _logs("CustomNetworkFunction") | _archive("*")
+        partner_common
+        | _relay_tokens(CUSTOM_NETWORKS)
+        | _logs("CustomNetworkFunction")
+        | _archive("CustomNetworkArchiveStream")
     )
     expected["TrackerFunction"] = (
-        DELIVERY | APP_KEYS | TRACING | TRACKER_TABLES | _logs("TrackerFunction") | _archive("tracker-*/*")
+        DELIVERY | APP_KEYS | TRACING | TRACKER_TABLES | _logs("TrackerFunction") | _archive("TrackerArchiveStream")
     )
     expected["RetryFunction"] = (
         DELIVERY | IDEMPOTENCY | APP_KEYS | TRACING | CONSUME_RETRY_QUEUE | READ_ERASURE_FENCE | _logs("RetryFunction")
@@ -342,18 +348,26 @@ def test_each_function_is_allowed_exactly_what_it_uses(function_id: str) -> None
     assert expected - granted == set(), f"{function_id} lacks a permission its code needs"
 
 
-def test_the_custom_networks_cannot_write_the_built_in_partners_partitions() -> None:
-    denied = {resource for action, resource in _grants("CustomNetworkFunction", "Deny") if action == "s3:PutObject"}
-    assert denied == {f"{ARCHIVE}/raw/partner={name}/*" for name in _partners().values()} | {
-        f"{ARCHIVE}/raw/partner=tracker-*/*"
-    }
-    # Every mapping file shipped is a partition the custom function may write.
-    from postback_relay.partners.custom import load_networks
+def _stream_partition(stream_id: str) -> str:
+    """The partition a delivery stream writes: raw/partner=<this>/date=<day>/."""
+    stream = resources("AWS::KinesisFirehose::DeliveryStream")[stream_id]
+    prefix = str(stream["Properties"]["ExtendedS3DestinationConfiguration"]["Prefix"])
+    assert prefix.endswith("/date=!{timestamp:yyyy-MM-dd}/"), prefix
+    return prefix.removeprefix(f"{Settings.model_fields['archive_prefix'].default}/partner=").split("/")[0]
 
-    for name in load_networks():
-        key = f"{ARCHIVE}/raw/partner={name}/2026-01-01/x.json.gz"
-        assert fnmatchcase(key, f"{ARCHIVE}/raw/partner=*")
-        assert not any(fnmatchcase(key, pattern) for pattern in denied), name
+
+def test_no_function_writes_the_archive_bucket_and_each_stream_is_its_partition() -> None:
+    """Issue 16: Firehose writes the archive; a function puts records into its own stream, whose
+    prefix is the partition its postbacks are read back from (replay, forget, the Glue table)."""
+    for function_id in _functions():
+        assert not [grant for grant in _grants(function_id) if grant[0].startswith("s3:")], function_id
+    for function_id, name in _partners().items():
+        stream_id = function_id.replace("Function", "ArchiveStream")
+        variables = _functions()[function_id]["Environment"]["Variables"]
+        assert variables["RELAY_ARCHIVE_STREAM"] == {"Ref": stream_id}
+        assert _stream_partition(stream_id) == name
+    assert _stream_partition("CustomNetworkArchiveStream") == SHARED_PARTITION
+    assert _stream_partition("TrackerArchiveStream") == "tracker-clicks"
 
 
 def test_each_partner_function_reads_its_own_relay_tokens_and_no_other_partners() -> None:
@@ -448,12 +462,12 @@ def test_only_the_retry_consumer_reads_the_erasure_fence_and_with_one_batch_get(
 
 
 def test_the_functions_send_to_the_queues_and_put_to_the_archive_only() -> None:
-    from postback_relay.archive import Archive
+    from postback_relay.archive import FirehoseArchive
     from postback_relay.queues import Queue
 
     # Sends are the functions'; receive/delete/visibility/depth are the operators' commands.
     assert _calls_on(inspect.getsource(Queue.send_body), "sqs_client()") == {"send_message"}
-    assert _calls_on(inspect.getsource(Archive.put), "s3_client()") == {"put_object"}
+    assert _calls_on(inspect.getsource(FirehoseArchive.put), "firehose_client()") == {"put_record"}
 
 
 def test_the_tracker_role_is_what_its_requests_call_on_its_tables() -> None:
@@ -478,10 +492,7 @@ def test_the_tracker_role_is_what_its_requests_call_on_its_tables() -> None:
 
 
 def test_the_archive_partitions_are_the_ones_the_code_writes() -> None:
-    environment = template()["Globals"]["Function"]["Environment"]["Variables"]
-    assert environment["RELAY_ARCHIVE_PREFIX"] == "raw" == Settings.model_fields["archive_prefix"].default
-    assert load_template(TEMPLATE).environment["RELAY_ARCHIVE_PREFIX"] == "raw"
-    # The tracker archives under partitions named tracker-*.
+    # The tracker archives its clicks under one partition, its stream's.
     service = ast.parse((PACKAGE / "tracker" / "service.py").read_text())
     partitions = {
         node.args[0].value
@@ -492,8 +503,11 @@ def test_the_archive_partitions_are_the_ones_the_code_writes() -> None:
         and node.args
         and isinstance(node.args[0], ast.Constant)
     }
-    assert partitions
-    assert all(fnmatchcase(str(partition), "tracker-*") for partition in partitions), partitions
+    assert partitions == {_stream_partition("TrackerArchiveStream")}
+    # The SQL table's partitions are the streams'.
+    table = resources("AWS::Glue::Table")["ArchiveTable"]["Properties"]["TableInput"]["Parameters"]
+    streams = resources("AWS::KinesisFirehose::DeliveryStream")
+    assert set(table["projection.partner.values"].split(",")) == {_stream_partition(s) for s in streams}
 
 
 # ------------------------------------------------------------------------------ TLS only, versioning

@@ -42,6 +42,7 @@ def test_each_coded_partners_role_names_its_own_route() -> None:
         ]
         statements = json.dumps(roles[role_id]["Properties"]["Policies"])
         assert f"${{RelayTokensPrefix}}{partner}" in statements
-        assert f"/raw/partner={partner}/*" in statements
-        others = set(coded_partners()) - {partner}
-        assert not any(f"partner={other}/" in statements for other in others)
+        stream = role_id.replace("FunctionRole", "ArchiveStream")
+        assert f'"{stream}", "Arn"' in statements or f'"{stream}.Arn"' in statements, statements
+        others = {name for name in roles if name.endswith("FunctionRole")} - {role_id}
+        assert not any(other.replace("FunctionRole", "ArchiveStream") in statements for other in others)

@@ -392,6 +392,7 @@ def _dlq_replay(args: argparse.Namespace) -> int:
     from postback_relay.queues import RetryQueue
 
     from .dlq_export import ExportError, S3Location, dead_letters, read_export_records, replay_message
+    from .progress import progress
 
     select = _letter_filter(args)
     source = S3Location.parse(args.source) if args.source else None  # a bad URI fails before any AWS call
@@ -404,7 +405,8 @@ def _dlq_replay(args: argparse.Namespace) -> int:
     if source is not None:
         replayed = unreadable = erased = unmatched = 0
         try:
-            for message_id, exported in read_export_records(source):
+            records = read_export_records(source)
+            for message_id, exported in progress(records, what="dlq replay", unit="letter", quiet=args.json):
                 if exported is not None and not select.matches(message_id, exported):
                     unmatched += 1
                     continue
@@ -424,14 +426,18 @@ def _dlq_replay(args: argparse.Namespace) -> int:
             sent = 0 if args.dry_run else replayed
             raise ExportError(f"{source.uri()}: {error} ({sent} dead letter(s) already sent)") from error
         others = f"; {unmatched} not matching skipped" if matching else ""
-        print(
-            f"{verb} {replayed} dead letter(s){matching} from {source.uri()} through the retry queue; "
-            f"{unreadable} unreadable skipped{others}{_erased_note(erased)}."
-        )
+        if args.json:
+            summary = {"replayed": replayed, "unreadable": unreadable, "unmatched": unmatched, "erased": erased}
+            print(json.dumps({"dry_run": args.dry_run, "from": source.uri(), **summary}))
+        else:
+            print(
+                f"{verb} {replayed} dead letter(s){matching} from {source.uri()} through the retry queue; "
+                f"{unreadable} unreadable skipped{others}{_erased_note(erased)}."
+            )
         return 0
     queue, letters = dead_letters()
     replayed, erased, kept, unmatched = 0, 0, [], 0
-    for message, letter in letters:
+    for message, letter in progress(letters, what="dlq replay", unit="letter", quiet=args.json):
         if not select.matches(message.message_id, letter):
             unmatched += 1
             kept.append(message.receipt_handle)
@@ -453,6 +459,10 @@ def _dlq_replay(args: argparse.Namespace) -> int:
         replayed += retry is not None
     queue.release(kept)
     unreadable = len(letters) - replayed - erased - unmatched
+    if args.json:
+        summary = {"replayed": replayed, "unreadable": unreadable, "unmatched": unmatched, "erased": erased}
+        print(json.dumps({"dry_run": args.dry_run, **summary}))
+        return 0
     note = f"; {erased} about forgotten persons {'would be ' if args.dry_run else ''}deleted" if erased else ""
     others = f"; {unmatched} not matching left in place" if matching else ""
     print(
@@ -836,7 +846,9 @@ def _replay(args: argparse.Namespace) -> int:
     from postback_relay.archive import Archive
     from postback_relay.core import replan
     from postback_relay.partners.pass_through import PassThrough
-    from postback_relay.partners.registry import find_partner
+    from postback_relay.partners.registry import find_partner, is_custom_network
+
+    from .progress import progress
 
     try:
         location, since, until = _archive_days(args)
@@ -866,7 +878,8 @@ def _replay(args: argparse.Namespace) -> int:
     }
     if args.shadowed:
         totals["live_skipped"] = 0
-    for item in archive.read(adapter.name, since, until):
+    archived = archive.read(adapter.name, since, until, shared=is_custom_network(adapter))
+    for item in progress(archived, what=f"replay {adapter.name}", unit="postback", quiet=args.json):
         totals["archived"] += 1
         if args.shadowed and not item.shadowed:
             # A backfill after a shadow week: what live mode received was sent then (Amplitude's
@@ -883,11 +896,13 @@ def _replay(args: argparse.Namespace) -> int:
             continue
         if refusal is not None:
             totals["undeliverable"] += 1
-            print(f"{item.postback_id}: {refusal.status} {refusal.message}")
+            if not args.json:
+                print(f"{item.postback_id}: {refusal.status} {refusal.message}")
             continue
         totals["calls"] += len(calls)
         if delivery is None:
-            print(f"{item.postback_id}: " + ", ".join(f"{c.endpoint} {c.insert_id}" for c in calls))
+            if not args.json:
+                print(f"{item.postback_id}: " + ", ".join(f"{c.endpoint} {c.insert_id}" for c in calls))
             continue
         # The same insert_ids as the first time: Amplitude's de-duplication backs the replay up.
         for settled in delivery.deliver_postback(adapter.name, calls, budget_s=10.0):
@@ -1270,6 +1285,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--since", required=True, help="first day, YYYY-MM-DD (UTC)")
     replay.add_argument("--until", default="", help="last day, YYYY-MM-DD (default: --since)")
     replay.add_argument("--send", action="store_true", help="deliver (default: dry run)")
+    replay.add_argument("--json", action="store_true", help="print the JSON summary only: no lines, no progress bar")
     replay.add_argument(
         "--pass-through",
         default="",
@@ -1447,10 +1463,12 @@ def build_parser() -> argparse.ArgumentParser:
                 metavar="s3://BUCKET/PREFIX",
                 help=f"{name} exported letters instead: one export, or every one under the prefix",
             )
-        if name != "replay":
-            sub.add_argument(
-                "--json", action="store_true", help=f"print a JSON {'list' if name == 'list' else 'summary'}"
-            )
+        sub.add_argument(
+            "--json",
+            action="store_true",
+            help=f"print a JSON {'list' if name == 'list' else 'summary'}"
+            + (" (and no progress bar)" if name == "replay" else ""),
+        )
         if name in ("export", "purge"):
             sub.add_argument(
                 "--to",

@@ -32,6 +32,7 @@ from postback_relay.mapping import amplitude_device_id
 from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.models.postback import Kind, Postback
 from postback_relay.partners import PartnerAdapter
+from postback_relay.partners.registry import is_custom_network
 
 from .dashboard import DashboardClient, DashboardError
 from .erasures import Erasures
@@ -121,7 +122,7 @@ def remapped(
 ) -> Iterator[RemappedPostback]:
     """The days' archived postbacks through the same mapping as `replay`, dry: the archived
     postback_id (so the same insert_ids), forgotten persons skipped, undeliverable ones counted."""
-    for item in archive.read(adapter.name, since, until):
+    for item in archive.read(adapter.name, since, until, shared=is_custom_network(adapter)):
         tally.postbacks += 1
         tally.shadowed += item.shadowed
         # Refused now as replay would refuse it (no format check: see `replan`): undeliverable.

@@ -439,14 +439,13 @@ class Forget:
         started = time.monotonic()
         with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="forget") as pool:
             for partner in partners:
-                adapter = adapters.get(partner)
                 keys = (
                     (key, versions)
                     for prefix in self._prefixes(archive, partner)
                     for key, versions in object_versions(self.stores.bucket, prefix, self.s3)
                     if self.window.holds(key)
                 )
-                inspect = partial(self._inspect, adapter)
+                inspect = partial(self._inspect, adapters)
                 for chunk in _chunks(keys, _CHUNK):
                     for matched, read, postback_keys, devices in pool.map(inspect, chunk):
                         counts["objects"] += 1
@@ -467,29 +466,47 @@ class Forget:
                 )
 
     def _inspect(
-        self, adapter: PartnerAdapter | None, listed: tuple[str, list[ObjectVersion]]
+        self, adapters: dict[str, PartnerAdapter], listed: tuple[str, list[ObjectVersion]]
     ) -> tuple[int, int, set[str], set[str]]:
         """(versions deleted or to delete, 0 if not the person's; versions read; idempotency keys;
-        hashes of the devices the person's versions name)."""
-        _, versions = listed
-        read, about, keys, devices = 0, False, set(), set()
+        hashes of the devices the person's versions name).
+
+        An object written by Firehose holds many postbacks, of many people: the person's lines are
+        taken out of it and the rest written back as the object's only version, so an erasure
+        never costs anybody else's postbacks. An object of the person's alone is deleted."""
+        key, versions = listed
+        read, keys, devices = 0, set(), set()
+        kept: list[ArchivedPostback] | None = None  # the latest version's lines that are not the person's
         for version in versions:
             if version.is_delete_marker:
                 continue
             read += 1
             try:
-                item = ArchivedPostback.from_object(read_version(self.stores.bucket, version, self.s3))
+                items = ArchivedPostback.from_object(read_version(self.stores.bucket, version, self.s3))
             except (OSError, EOFError, ValueError, KeyError, TypeError):
                 continue  # not an archived postback: nothing this command wrote or can judge
-            ids = identities(adapter, item.raw)
-            if self.person.matches(item.raw, ids):
-                about = True
-                keys.add(f"{item.partner}:{item.postback_id}")
-                devices |= {person_hash(self.person.key, kind, value) for kind, value in ids if kind == "device"}
-        if not about:
+            others = []
+            for item in items:
+                ids = identities(adapters.get(item.partner), item.raw)
+                if self.person.matches(item.raw, ids):
+                    keys.add(f"{item.partner}:{item.postback_id}")
+                    devices |= {person_hash(self.person.key, kind, value) for kind, value in ids if kind == "device"}
+                else:
+                    others.append(item)
+            if version.is_latest:
+                kept = others
+        if not keys:
             return 0, read, set(), set()
         if not self.dry_run:
-            delete_versions(self.stores.bucket, versions, self.s3)
+            overwritten = False
+            if kept:
+                # Written first, then every old version deleted: the others' lines are never absent.
+                body = gzip.compress(b"".join(item.line() for item in kept))
+                answer = self.s3.put_object(Bucket=self.stores.bucket, Key=key, Body=body, ContentEncoding="gzip")
+                # Unversioned, the write replaced the object: deleting its "null" version would delete the rest.
+                overwritten = not answer.get("VersionId")
+            if not overwritten:
+                delete_versions(self.stores.bucket, versions, self.s3)
         return len(versions), read, keys, devices
 
     # -- dead-letter exports -------------------------------------------------------------------

@@ -1,5 +1,12 @@
-"""The raw archive: every accepted postback, as received, one gzip JSON object in S3,
-partitioned by partner and date, so any day can be replayed through the same mapping.
+"""The raw archive: every accepted postback, as received, in S3, partitioned by partner and date,
+so any day can be replayed through the same mapping (and queried with SQL: docs/operations.md#sql-over-the-archive).
+
+Written through an Amazon Data Firehose delivery stream (`FirehoseArchive`, RELAY_ARCHIVE_STREAM):
+one JSON line per postback, batched by Firehose into gzip objects under
+`raw/partner=<its function's partition>/date=YYYY-MM-DD/`, so a partner function holds no S3 write
+permission and pays no S3 PUT per postback. Without a stream (an older deployment, some tests) a
+function writes one gzip object per postback itself (`Archive.put`), under the same prefixes.
+`Archive.read` reads both: every object is gzip JSON lines, one line or many.
 
 As received except for IP addresses and user agents, which are kept only as keyed hashes
 (privacy.pseudonymise; `redacted` lists the fields). The ids stay: replay needs them, and
@@ -18,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from .aws import client
 
 if TYPE_CHECKING:
+    from mypy_boto3_firehose import FirehoseClient
     from mypy_boto3_s3 import S3Client
 
 
@@ -52,8 +60,21 @@ class ArchivedPostback:
         )
 
     @classmethod
-    def from_object(cls, body: bytes) -> ArchivedPostback:
-        return cls.from_document(json.loads(gzip.decompress(body)))
+    def from_object(cls, body: bytes) -> list[ArchivedPostback]:
+        """Every postback in an archive object: gzip JSON lines (a Firehose batch), or one document."""
+        text = gzip.decompress(body).decode()
+        return [cls.from_document(json.loads(line)) for line in text.splitlines() if line.strip()]
+
+    def document(self) -> dict[str, Any]:
+        document = dict(self.__dict__)
+        document["redacted"] = list(self.redacted)
+        if not self.shadowed:
+            del document["shadowed"]  # a live postback's record stays as it always was
+        return document
+
+    def line(self) -> bytes:
+        """The postback as one JSON line: what Firehose batches (and what SQL engines read)."""
+        return json.dumps(self.document(), separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
 
 
 @dataclass(frozen=True)
@@ -110,6 +131,11 @@ def delete_versions(bucket: str, versions: list[ObjectVersion], s3: S3Client | N
     return len(versions)
 
 
+# The partition of the mapping-file networks' one delivery stream (template.yaml): its records name
+# their network.
+SHARED_PARTITION = "custom"
+
+
 def _day(moment_ms: int) -> str:
     return datetime.fromtimestamp(moment_ms / 1000, UTC).strftime("%Y-%m-%d")
 
@@ -137,24 +163,59 @@ class Archive:
         return f"{self.prefix}/partner={partner}/date={_day(received_at_ms)}/{received_at_ms}-{postback_id}.json.gz"
 
     def put(self, item: ArchivedPostback) -> str:
+        """One object for one postback: the writer of a function without a delivery stream."""
         key = self.key_for(item.partner, item.received_at_ms, item.postback_id)
-        document = dict(item.__dict__)
-        if not item.shadowed:
-            del document["shadowed"]  # a live postback's object stays as it always was
-        body = gzip.compress(json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode())
         s3_client().put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", ContentEncoding="gzip"
+            Bucket=self.bucket,
+            Key=key,
+            Body=gzip.compress(item.line()),
+            ContentType="application/json",
+            ContentEncoding="gzip",
         )
         return key
 
-    def read(self, partner: str, since: date, until: date) -> Iterator[ArchivedPostback]:
-        """Archived postbacks of `partner` received from `since` to `until` (inclusive), oldest first."""
+    def read(self, partner: str, since: date, until: date, shared: bool = False) -> Iterator[ArchivedPostback]:
+        """Archived postbacks of `partner` received from `since` to `until` (inclusive), day by day.
+
+        `shared`: `partner` is archived through a stream several partners share (a mapping-file
+        network, SHARED_PARTITION): that partition's records of `partner` are read too. Days
+        are the dates Firehose received the records (UTC), which a postback's own receipt time can
+        precede by a buffer interval: a record near midnight is read with the next day's."""
+        s3: S3Client = client("s3", "tooling")  # replay reads: an operator's command, not the hot path
+        # A postback archived twice (its partner resent it after a 503) is read once: the
+        # Attribution API does not de-duplicate, a replay must not send it twice.
+        seen: set[str] = set()
         day = since
         while day <= until:
-            prefix = self.partner_prefix(partner, day)
-            s3: S3Client = client("s3", "tooling")  # replay reads: an operator's command, not the hot path
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
-                for entry in page.get("Contents", []):
-                    body = s3.get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read()
-                    yield ArchivedPostback.from_object(body)
+            partitions = [partner, SHARED_PARTITION] if shared and partner != SHARED_PARTITION else [partner]
+            for partition in partitions:
+                prefix = self.partner_prefix(partition, day)
+                for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
+                    for entry in page.get("Contents", []):
+                        body = s3.get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read()
+                        for item in ArchivedPostback.from_object(body):
+                            if item.partner == partner and item.postback_id not in seen:
+                                seen.add(item.postback_id)
+                                yield item
             day += timedelta(days=1)
+
+
+class FirehoseArchive:
+    """The archive writer of a function with a delivery stream: one record per postback. Firehose
+    buffers, compresses and writes the objects (template.yaml, ArchiveStream resources)."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+
+    def put(self, item: ArchivedPostback) -> str:
+        answer = firehose_client().put_record(DeliveryStreamName=self.stream, Record={"Data": item.line()})
+        return str(answer["RecordId"])
+
+
+def firehose_client() -> FirehoseClient:
+    # The same short timeouts as the archive's S3 client: its wait overlaps the Amplitude attempt.
+    firehose: FirehoseClient = client("firehose", "archive")
+    return firehose
+
+
+ArchiveWriter = Archive | FirehoseArchive

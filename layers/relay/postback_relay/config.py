@@ -77,6 +77,9 @@ class Settings(BaseModel):
     # Empty table name: no idempotency layer (only for tests of other parts; the template sets it).
     idempotency_table: str = Field(default="", alias="RELAY_IDEMPOTENCY_TABLE")
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=60, alias="RELAY_IDEMPOTENCY_TTL_S")
+    # The function's own Firehose delivery stream into the archive bucket (template.yaml); without
+    # one, a function with RELAY_ARCHIVE_BUCKET writes one object per postback itself.
+    archive_stream: str = Field(default="", alias="RELAY_ARCHIVE_STREAM")
     archive_bucket: str = Field(default="", alias="RELAY_ARCHIVE_BUCKET")
     archive_prefix: str = Field(default="raw", alias="RELAY_ARCHIVE_PREFIX")
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field
 
-from .archive import Archive, ArchivedPostback
+from .archive import ArchivedPostback, ArchiveWriter
 from .aws import error_code
 from .delivery import Delivery, Settled, Status
 from .errors import ConfigurationError, NotForwarded, RelayError
@@ -170,7 +172,7 @@ def accept_postback(
     delivery: Delivery,
     deadline: float,
     idempotency: Idempotency | NoIdempotency,
-    archive: Archive | None = None,
+    archive: ArchiveWriter | None = None,
     context: LambdaContext | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """Parse, map, then once per postback: archive, attempt until `deadline` (a time.monotonic()
@@ -199,10 +201,14 @@ def accept_postback(
             count("shadowed", adapter.name)
             accepted = Accepted(postback_id, [Settled(call, Status.SHADOW, 0) for call in calls])
         else:
-            if archive is not None:
-                _archive(archive, adapter.name, raw, postback_id, delivery.now_ms())
-            budget_s = max(0.0, deadline - time.monotonic())  # what idempotency and the archive left
+            # The archive record goes out while Amplitude is tried (it never raises here, and its
+            # client's timeouts fit the deadline), so its round trip is not added to the partner's
+            # wait; the invocation ends only once it is done.
+            archived = _archiving(archive, adapter.name, raw, postback_id, delivery.now_ms())
+            budget_s = max(0.0, deadline - time.monotonic())  # what idempotency left
             accepted = Accepted(postback_id, delivery.deliver_postback(adapter.name, calls, budget_s))
+            if archived is not None:
+                archived.result()
         # One line per postback; no ids, only what on-call needs to follow it.
         logger.info(
             "postback accepted",
@@ -220,14 +226,15 @@ def accept_postback(
 
     if shadow and archive is None:
         raise ConfigurationError(
-            "RELAY_MODE=shadow needs RELAY_ARCHIVE_BUCKET: the archive is where it keeps postbacks"
+            "RELAY_MODE=shadow needs the archive (RELAY_ARCHIVE_STREAM, or RELAY_ARCHIVE_BUCKET): it is where"
+            " shadow mode keeps postbacks"
         )
     answer = idempotency.once(f"{adapter.name}:{postback_id}", deliver_once, context, adapter.name)
     return int(answer["status"]), dict(answer["body"])
 
 
 def _not_forwarded(
-    adapter: PartnerAdapter, raw: RawPostback, nature: NotForwarded, delivery: Delivery, archive: Archive | None
+    adapter: PartnerAdapter, raw: RawPostback, nature: NotForwarded, delivery: Delivery, archive: ArchiveWriter | None
 ) -> tuple[int, dict[str, Any]]:
     """200 with the reason: nothing Amplitude could use, so no retry and no dead letter; archived
     (when the stack has an archive) for whoever later can use it, and counted."""
@@ -240,8 +247,27 @@ def _not_forwarded(
     return 200, answer.model_dump(mode="json", exclude_none=True)
 
 
+# One worker per container: a partner function handles one postback at a time.
+_ARCHIVER = ThreadPoolExecutor(max_workers=1, thread_name_prefix="archive")
+
+
+def _archiving(
+    archive: ArchiveWriter | None, partner: str, raw: RawPostback, postback_id: str, received_at_ms: int
+) -> Future[None] | None:
+    """`_archive` started in the background, in this invocation's context (its settings: the
+    archive's hash key), or None without an archive."""
+    if archive is None:
+        return None
+    return _ARCHIVER.submit(copy_context().run, _archive, archive, partner, raw, postback_id, received_at_ms)
+
+
 def _archive(
-    archive: Archive, partner: str, raw: RawPostback, postback_id: str, received_at_ms: int, shadowed: bool = False
+    archive: ArchiveWriter,
+    partner: str,
+    raw: RawPostback,
+    postback_id: str,
+    received_at_ms: int,
+    shadowed: bool = False,
 ) -> None:
     # The archive serves replay; its failure must not cost the delivery, so it is logged, not raised.
     # Shadowed, the archive is the delivery: logged, counted and raised.

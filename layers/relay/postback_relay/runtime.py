@@ -17,7 +17,7 @@ from functools import cached_property, lru_cache
 from typing import TYPE_CHECKING
 
 from .amplitude.client import AmplitudeClient
-from .archive import Archive
+from .archive import Archive, ArchiveWriter, FirehoseArchive
 from .config import ACTIVE_SETTINGS, FunctionNeeds, Settings, load_settings, reset_settings
 from .delivery import Delivery
 from .idempotency import Idempotency, NoIdempotency
@@ -62,8 +62,10 @@ class Runtime:
         return Idempotency(settings.idempotency_table, settings.idempotency_ttl_s)
 
     @cached_property
-    def archive(self) -> Archive | None:
+    def archive(self) -> ArchiveWriter | None:
         settings = self.settings
+        if settings.archive_stream:
+            return FirehoseArchive(settings.archive_stream)
         return Archive(settings.archive_bucket, settings.archive_prefix) if settings.archive_bucket else None
 
     @cached_property

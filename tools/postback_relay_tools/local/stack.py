@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 from postback_relay.queues import Queue, reset_clients
 from postback_relay.runtime import loading_environment, reset_runtime
 
+from . import moto_firehose
 from .clock import VirtualClock, next_due_s
 from .events import LocalLambdaContext, SqsMessage, http_api_event, sqs_event
 from .template import FunctionSpec, Handler, HttpRoute, QueueConsumer, find_route, load_template
@@ -238,10 +239,11 @@ class LocalStack:
         # then what the developer's shell sets, then what the local stack itself must decide.
         resolved = self._resolved(self.template.environment)
         # The stack's own resources, whatever the shell says: the shell's names are not in moto.
+        # Only the shared ones (Globals): a function's own (its archive stream) are its own.
         resources = {
             name: resolved[name]
             for name, value in self.template.environment.items()
-            if isinstance(value, dict) and value.get("Ref") in physical_ids
+            if isinstance(value, dict) and value.get("Ref") in physical_ids and name in self.template.global_environment
         }
         template_environment = {k: v for k, v in resolved.items() if k not in os.environ}
         local_environment = {
@@ -359,7 +361,7 @@ class LocalStack:
         return f"local-{self._stack_id}-{logical_id}"
 
     def _create_resources(self) -> dict[str, str]:
-        """The template's queues, tables and buckets in moto; their physical ids by logical id."""
+        """The template's queues, tables, buckets and delivery streams in moto; their physical ids by logical id."""
         import boto3
 
         sqs = boto3.client("sqs")
@@ -398,6 +400,19 @@ class LocalStack:
         for logical_id in self.template.buckets:
             name = self._name(logical_id).lower()
             s3.create_bucket(Bucket=name)
+            physical[logical_id] = name
+        # The archive's delivery streams, writing as Firehose does (moto_firehose): found by replay at once.
+        moto_firehose.install()
+        firehose = boto3.client("firehose")
+        for logical_id, properties in self.template.streams.items():
+            destination = properties.get("ExtendedS3DestinationConfiguration") or {}
+            bucket_arn = destination.get("BucketARN")
+            target = bucket_arn.get("Fn::GetAtt") if isinstance(bucket_arn, dict) else None
+            bucket_id = (target.split(".")[0] if isinstance(target, str) else (target or [""])[0]) or ""
+            name = self._name(logical_id)
+            firehose.create_delivery_stream(
+                **moto_firehose.delivery_stream_arguments(name, physical.get(bucket_id, ""), destination)
+            )
             physical[logical_id] = name
         return physical
 

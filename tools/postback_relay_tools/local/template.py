@@ -93,6 +93,8 @@ class Template:
     queues: dict[str, dict[str, Any]]
     tables: dict[str, dict[str, Any]]
     buckets: dict[str, dict[str, Any]]
+    # Firehose delivery streams (the archive's writers), by logical id: their properties.
+    streams: dict[str, dict[str, Any]]
     # Globals.Function.Environment.Variables, then the first value of each function's own, with
     # parameter references replaced by their values; references to resources stay
     # {"Ref": logical_id} for the local stack to fill in. The process's environment under `serve`.
@@ -257,8 +259,14 @@ def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = No
     queues: dict[str, dict[str, Any]] = {}
     tables: dict[str, dict[str, Any]] = {}
     buckets: dict[str, dict[str, Any]] = {}
+    streams: dict[str, dict[str, Any]] = {}
     function_environment: dict[str, Any] = {}
-    by_type = {"AWS::SQS::Queue": queues, "AWS::DynamoDB::Table": tables, "AWS::S3::Bucket": buckets}
+    by_type = {
+        "AWS::SQS::Queue": queues,
+        "AWS::DynamoDB::Table": tables,
+        "AWS::S3::Bucket": buckets,
+        "AWS::KinesisFirehose::DeliveryStream": streams,
+    }
     for logical_id, resource in (document.get("Resources") or {}).items():
         properties = resource.get("Properties") or {}
         if resource.get("Type") in by_type:
@@ -304,4 +312,4 @@ def load_template(path: Path, parameter_overrides: Mapping[str, str] | None = No
                         )
                     )
     environment = {**function_environment, **global_variables}
-    return Template(routes, consumers, queues, tables, buckets, environment, global_variables)
+    return Template(routes, consumers, queues, tables, buckets, streams, environment, global_variables)

@@ -142,9 +142,14 @@ def find_partner(name: str) -> PartnerAdapter:
     raise KeyError(f"unknown partner {name!r}{hint}; known: {', '.join(known)}")
 
 
+def is_custom_network(adapter: PartnerAdapter) -> bool:
+    """Whether `adapter` is a mapping-file network's (archived through their shared stream)."""
+    return adapter.name not in coded_partners()
+
+
 def canonical_name(adapter: PartnerAdapter) -> str:
     """The name the CLI takes for `adapter`: `adjust`, or `custom/liftoff` for a mapping-file network."""
-    return adapter.name if adapter.name in coded_partners() else CUSTOM_PREFIX + adapter.name
+    return CUSTOM_PREFIX + adapter.name if is_custom_network(adapter) else adapter.name
 
 
 def _matching(keys: Iterable[str], signature: Iterable[str]) -> list[str]:

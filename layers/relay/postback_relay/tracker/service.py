@@ -19,7 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..archive import Archive, ArchivedPostback
+from ..archive import ArchivedPostback, ArchiveWriter
 from ..core import plan_postback
 from ..delivery import Delivery
 from ..errors import BadRequest, Unauthorized
@@ -87,7 +87,7 @@ class Tracker:
         store: TrackerStore,
         delivery: Delivery,
         settings: TrackerSettings,
-        archive: Archive | None = None,
+        archive: ArchiveWriter | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store, self.delivery, self.settings, self.archive, self.clock = store, delivery, settings, archive, clock
