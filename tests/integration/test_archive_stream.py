@@ -10,9 +10,10 @@ import gzip
 import io
 import json
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import boto3
@@ -110,7 +111,7 @@ def test_replay_shows_progress_on_a_terminal_and_json_stays_quiet(
     event = sample(INSTALL_WITH_USER)
     invoke("AppsFlyerFunction", event)
     body = json.loads(event["body"])
-    record = archive.ArchivedPostback("appsflyer", 1, "same-postback", body)
+    record = archive.ArchivedPostback("appsflyer", int(time.time() * 1000), "same-postback", body)
     for _ in range(2):
         archive.FirehoseArchive(STREAM).put(record)
     day = datetime.now(UTC).date().isoformat()
@@ -137,3 +138,25 @@ def test_dlq_replay_json_is_one_summary(stream_env: dict[str, str], capsys: pyte
     assert code == 0
     assert json.loads(out) == {"dry_run": True, "replayed": 2, "unreadable": 1, "unmatched": 0, "erased": 0}
     assert err == ""
+
+
+def test_a_batch_is_read_by_its_records_receipt_days_whatever_its_folder(stream_env: dict[str, str]) -> None:
+    """Firehose files a batch under its OLDEST record's day: a postback received just after
+    midnight can sit in the day before's folder. A day's read takes it, the day before's does not."""
+    bucket = stream_env["RELAY_ARCHIVE_BUCKET"]
+    before_midnight = int(datetime(2026, 12, 1, 23, 59, 50, tzinfo=UTC).timestamp() * 1000)
+    after_midnight = before_midnight + 20_000  # 2026-12-02 00:00:10
+    batch = [
+        archive.ArchivedPostback("appsflyer", received, f"postback-{received}", {"event_name": "install"})
+        for received in (before_midnight, after_midnight)
+    ]
+    key = "raw/partner=appsflyer/date=2026-12-01/appsflyer-archive-1-2026-12-01-23-59-50-x.json.gz"
+    boto3.client("s3").put_object(Bucket=bucket, Key=key, Body=gzip.compress(b"".join(i.line() for i in batch)))
+    reader = archive.Archive(bucket)
+
+    def read(since: date, until: date) -> list[str]:
+        return [item.postback_id for item in reader.read("appsflyer", since, until)]
+
+    assert read(date(2026, 12, 2), date(2026, 12, 2)) == [f"postback-{after_midnight}"]
+    assert read(date(2026, 12, 1), date(2026, 12, 1)) == [f"postback-{before_midnight}"]
+    assert read(date(2026, 12, 1), date(2026, 12, 2)) == [f"postback-{before_midnight}", f"postback-{after_midnight}"]

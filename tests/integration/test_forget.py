@@ -393,10 +393,15 @@ def test_the_search_is_bounded_by_partner_and_day(world: World, capsys: pytest.C
         "deleted_versions": 1,
     }
     assert sum(about(text, ANN) for key, text in versions(world.bucket, "raw/partner=appsflyer/").items()) == 4
-    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
-    code, out, err = run(capsys, "forget", "--user", BOB.user, "--since", tomorrow, "--json")
+    # --since D also searches D-1's folder (Firehose files a batch under its oldest record's day):
+    # the day after tomorrow reaches no object of today's.
+    after_tomorrow = (datetime.now(UTC) + timedelta(days=2)).date().isoformat()
+    code, out, err = run(capsys, "forget", "--user", BOB.user, "--since", after_tomorrow, "--json")
     assert code == 0
     assert json.loads(out)["archive"]["objects"] == 0
+    tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
+    code, out, _ = run(capsys, "forget", "--user", BOB.user, "--since", tomorrow, "--dry-run", "--json")
+    assert json.loads(out)["archive"]["matched"] > 0  # today's folder, the day before tomorrow
     assert "archive: partner appsflyer done (0 object(s) read, 0 matched)" in err  # progress, on stderr
 
 

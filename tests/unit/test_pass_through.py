@@ -188,6 +188,21 @@ def test_the_cap_on_event_properties_counts_the_adapters_own_first() -> None:
         "email",
         "phone_number",
         "user_data.idfa",
+        "userid",
+        "deviceid",
+        "customerid",
+        "advertisingid",
+        "custom_user_id_2",
+        "uid",
+        "player_id",
+        "account_id",
+        "gclid",
+        "fbclid",
+        "click_id",
+        "pwd",
+        "jwt",
+        "bearer",
+        "credentials",
     ],
 )
 def test_ids_credentials_and_network_fields_are_never_passed(key: str) -> None:
@@ -200,6 +215,50 @@ def test_ids_credentials_and_network_fields_are_never_passed(key: str) -> None:
 )
 def test_campaign_and_app_keys_may_pass(key: str) -> None:
     assert not never_passed(key)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        IDFA,
+        "{" + IDFA + "}",
+        "d1e2f3a4b5c6d7e8",  # an Android id
+        "a" * 40,  # a SHA-1 of an id
+        "0123456789abcdef" * 4,  # a SHA-256
+        "203.0.113.9",
+        "203.0.113.9:443",
+        "203.0.113.9, 198.51.100.7",
+        "[2001:db8::1]",
+        "2001:db8::1",
+        "someone@example.com",
+        "+49 151 2345 6789",
+        "1710411111222-3334445",  # an AppsFlyer id
+        "https://app.example/open?idfa=x&token=y",
+    ],
+)
+def test_identifying_values_are_never_passed(value: str) -> None:
+    adapter = with_rules("adjust", "*")
+    payload = load("adjust", "purchase") | {"note": value}
+    assert "[adjust] note" not in event_properties(plan(adapter, payload).calls[0])
+
+
+@pytest.mark.parametrize(
+    "value", ["level_7", "320x50", "2026-12-01", "9.99", "Summer Sale (123456)", "https://example.com/p"]
+)
+def test_ordinary_values_pass(value: str) -> None:
+    adapter = with_rules("adjust", "*")
+    payload = load("adjust", "purchase") | {"note": value}
+    assert event_properties(plan(adapter, payload).calls[0])["[adjust] note"] == value
+
+
+def test_pass_through_never_replaces_what_the_mapping_writes() -> None:
+    """Adjust reads `network_name`, not `network`: a raw `network` must not overwrite the
+    campaign property "[adjust] network" the mapping writes from it."""
+    adapter = with_rules("adjust", "*")
+    payload = load("adjust", "purchase") | {"network": "spoofed", "campaign": "spoofed"}
+    properties = event_properties(plan(adapter, payload).calls[0])
+    assert properties["[adjust] network"] == "Facebook Installs"
+    assert properties["[adjust] campaign"] != "spoofed"
 
 
 @pytest.mark.parametrize(

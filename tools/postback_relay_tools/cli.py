@@ -845,6 +845,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     from postback_relay.archive import Archive
     from postback_relay.core import replan
+    from postback_relay.errors import NotForwarded
     from postback_relay.partners.pass_through import PassThrough
     from postback_relay.partners.registry import find_partner, is_custom_network
 
@@ -871,6 +872,7 @@ def _replay(args: argparse.Namespace) -> int:
         "archived": 0,
         "erased": 0,
         "undeliverable": 0,
+        "not_forwarded": 0,
         "calls": 0,
         "delivered": 0,
         "queued": 0,
@@ -895,7 +897,8 @@ def _replay(args: argparse.Namespace) -> int:
             totals["erased"] += 1
             continue
         if refusal is not None:
-            totals["undeliverable"] += 1
+            # Not forwarded (a SKAdNetwork postback): answered 200 and archived, never to be sent.
+            totals["not_forwarded" if isinstance(refusal, NotForwarded) else "undeliverable"] += 1
             if not args.json:
                 print(f"{item.postback_id}: {refusal.status} {refusal.message}")
             continue

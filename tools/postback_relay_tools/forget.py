@@ -45,6 +45,7 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from postback_relay.archive import (
+    SHARED_PARTITION,
     Archive,
     ArchivedPostback,
     ObjectVersion,
@@ -55,6 +56,7 @@ from postback_relay.archive import (
 from postback_relay.aws import boto_config, client
 from postback_relay.fence import DEVICE_FIELDS, ErasureFence
 from postback_relay.partners import PartnerAdapter
+from postback_relay.partners.registry import is_custom_network
 from postback_relay.privacy import Kind, Person, normalised, person_hash, postback_hash, postback_id_of, postback_ids
 from postback_relay.queues import Queue, QueuedMessage
 
@@ -105,12 +107,19 @@ class Window:
     since: date | None = None
     until: date | None = None
 
+    @property
+    def first_folder(self) -> date | None:
+        """The first day folder to search: the day before `since`, as Firehose names a batch's
+        folder after its oldest record (a postback just after midnight sits in the day before)."""
+        return self.since - timedelta(days=1) if self.since is not None else None
+
     def holds(self, key: str) -> bool:
         found = _DAY.search(key)
         if found is None:
             return self.since is None and self.until is None
         day = date.fromisoformat(found.group(1))
-        return (self.since is None or day >= self.since) and (self.until is None or day <= self.until)
+        first = self.first_folder
+        return (first is None or day >= first) and (self.until is None or day <= self.until)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -424,16 +433,20 @@ class Forget:
 
     # -- the archive ---------------------------------------------------------------------------
     def _prefixes(self, archive: Archive, partner: str) -> list[str]:
-        if self.window.since is None:
+        first = self.window.first_folder
+        if first is None:
             return [archive.partner_prefix(partner)]  # the whole partner; `until` filters by key
         until = self.window.until or datetime.now(UTC).date()
-        days = (until - self.window.since).days + 1
-        return [archive.partner_prefix(partner, self.window.since + timedelta(days=n)) for n in range(max(0, days))]
+        days = (until - first).days + 1
+        return [archive.partner_prefix(partner, first + timedelta(days=n)) for n in range(max(0, days))]
 
     def _archive(self) -> None:
         archive = Archive(self.stores.bucket, self.stores.archive_prefix)
-        partners = list(self.window.partners) or archive.partners()
         adapters = _adapters()
+        partners = list(self.window.partners) or archive.partners()
+        if any(name in adapters and is_custom_network(adapters[name]) for name in partners):
+            # Written through the mapping-file networks' one stream: their shared partition too.
+            partners = sorted({*partners, SHARED_PARTITION})
         counts = self.report.archive
         counts["partners"] = len(partners)
         started = time.monotonic()
@@ -503,8 +516,11 @@ class Forget:
                 # Written first, then every old version deleted: the others' lines are never absent.
                 body = gzip.compress(b"".join(item.line() for item in kept))
                 answer = self.s3.put_object(Bucket=self.stores.bucket, Key=key, Body=body, ContentEncoding="gzip")
-                # Unversioned, the write replaced the object: deleting its "null" version would delete the rest.
-                overwritten = not answer.get("VersionId")
+                written = answer.get("VersionId")
+                # Unversioned, the write replaced the object: deleting its "null" version would delete the
+                # rest; versioned (or suspended, where the write is the "null" version), never the new one.
+                overwritten = not written
+                versions = [version for version in versions if version.version_id != written]
             if not overwritten:
                 delete_versions(self.stores.bucket, versions, self.s3)
         return len(versions), read, keys, devices

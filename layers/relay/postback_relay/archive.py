@@ -175,29 +175,41 @@ class Archive:
         return key
 
     def read(self, partner: str, since: date, until: date, shared: bool = False) -> Iterator[ArchivedPostback]:
-        """Archived postbacks of `partner` received from `since` to `until` (inclusive), day by day.
+        """Archived postbacks of `partner` received from `since` to `until` (inclusive, UTC days of
+        their `received_at_ms`), folder by folder.
 
-        `shared`: `partner` is archived through a stream several partners share (a mapping-file
-        network, SHARED_PARTITION): that partition's records of `partner` are read too. Days
-        are the dates Firehose received the records (UTC), which a postback's own receipt time can
-        precede by a buffer interval: a record near midnight is read with the next day's."""
+        Firehose names a batch's folder after its OLDEST record's arrival, so a postback received
+        just after midnight can sit in the previous day's folder: the day before `since` is read
+        too, and every record is kept by its own receipt day. `shared`: `partner` is archived
+        through a stream several partners share (a mapping-file network, SHARED_PARTITION): that
+        partition's records of `partner` are read too. A postback archived twice (its partner
+        resent it after a 503) is read once: the Attribution API does not de-duplicate, so a
+        replay must not send it twice."""
         s3: S3Client = client("s3", "tooling")  # replay reads: an operator's command, not the hot path
-        # A postback archived twice (its partner resent it after a 503) is read once: the
-        # Attribution API does not de-duplicate, a replay must not send it twice.
-        seen: set[str] = set()
-        day = since
+        partitions = [partner, SHARED_PARTITION] if shared and partner != SHARED_PARTITION else [partner]
+        wanted = {(since + timedelta(days=n)).isoformat() for n in range((until - since).days + 1)}
+        seen: dict[str, str] = {}  # postback id -> its day; days more than one behind are forgotten
+        day = since - timedelta(days=1)
         while day <= until:
-            partitions = [partner, SHARED_PARTITION] if shared and partner != SHARED_PARTITION else [partner]
+            current = day.isoformat()
+            seen = {postback_id: seen_on for postback_id, seen_on in seen.items() if seen_on >= _before(current)}
             for partition in partitions:
                 prefix = self.partner_prefix(partition, day)
                 for page in s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix):
                     for entry in page.get("Contents", []):
                         body = s3.get_object(Bucket=self.bucket, Key=entry["Key"])["Body"].read()
                         for item in ArchivedPostback.from_object(body):
-                            if item.partner == partner and item.postback_id not in seen:
-                                seen.add(item.postback_id)
-                                yield item
+                            received = _day(item.received_at_ms)
+                            if item.partner != partner or received not in wanted or item.postback_id in seen:
+                                continue
+                            seen[item.postback_id] = current
+                            yield item
             day += timedelta(days=1)
+
+
+def _before(day: str) -> str:
+    """The day before `day` (ISO dates)."""
+    return (date.fromisoformat(day) - timedelta(days=1)).isoformat()
 
 
 class FirehoseArchive:

@@ -14,6 +14,7 @@ budget sized to what it is for (docs/delivery.md, "One deadline per invocation")
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -45,12 +46,18 @@ def boto_config(purpose: Purpose) -> Config:
     )
 
 
+# boto3's default session is not thread-safe to create clients from (boto/boto3#1592), and the
+# archive's writer runs beside the Amplitude attempt: clients are made one at a time.
+_CREATING = threading.Lock()
+
+
 @cache
 def client(service: str, purpose: Purpose) -> Any:
     """One client per service and purpose, per container."""
     import boto3
 
-    return boto3.client(service, config=boto_config(purpose))  # type: ignore[call-overload]
+    with _CREATING:
+        return boto3.client(service, config=boto_config(purpose))  # type: ignore[call-overload]
 
 
 def reset_clients() -> None:

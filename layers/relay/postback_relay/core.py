@@ -18,7 +18,7 @@ from .delivery import Delivery, Settled, Status
 from .errors import ConfigurationError, NotForwarded, RelayError
 from .idempotency import Idempotency, NoIdempotency
 from .inbound import TOKEN_PARAM
-from .mapping import to_amplitude_calls
+from .mapping import mapped_property_names, to_amplitude_calls
 from .models.amplitude import AmplitudeCall, Endpoint
 from .models.postback import Postback, raw_postback_key
 from .observability import count, logger
@@ -73,6 +73,9 @@ def parse(adapter: PartnerAdapter, raw: RawPostback) -> Postback:
         return postback
     room = MAX_EVENT_PROPERTIES - len(postback.event_properties)
     passed = adapter.pass_through.properties(raw, adapter.mapped_keys, adapter.convention.label, room)
+    # Never a name the mapping writes itself ("[adjust] network" from an unmapped raw `network`).
+    written = mapped_property_names(adapter.convention)
+    passed = {name: value for name, value in passed.items() if name not in written}
     if not passed:
         return postback
     # The adapter's own properties win a clash: they are what it mapped.
@@ -205,10 +208,12 @@ def accept_postback(
             # client's timeouts fit the deadline), so its round trip is not added to the partner's
             # wait; the invocation ends only once it is done.
             archived = _archiving(archive, adapter.name, raw, postback_id, delivery.now_ms())
-            budget_s = max(0.0, deadline - time.monotonic())  # what idempotency left
-            accepted = Accepted(postback_id, delivery.deliver_postback(adapter.name, calls, budget_s))
-            if archived is not None:
-                archived.result()
+            try:
+                budget_s = max(0.0, deadline - time.monotonic())  # what idempotency left
+                accepted = Accepted(postback_id, delivery.deliver_postback(adapter.name, calls, budget_s))
+            finally:
+                if archived is not None:
+                    archived.result()
         # One line per postback; no ids, only what on-call needs to follow it.
         logger.info(
             "postback accepted",

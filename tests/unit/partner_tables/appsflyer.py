@@ -857,3 +857,12 @@ DIFFERENT_EVENT_CASES += [
         id="next-ad-impression",
     ),
 ]
+
+# A message with a device's or a user's ids is mapped as a postback, whatever skad_* keys it carries.
+PARSE_CASES += [
+    pytest.param(
+        raw("install_ios", skad_version="4.0", skad_conversion_value=3),
+        {"kind": Kind.INSTALL, "ids.idfa": IOS_IDFA},
+        id="skad-keys-beside-a-device-id-are-not-skan",
+    ),
+]

@@ -42,6 +42,8 @@ STATE_FILE = Path(".postback-relay") / "serve.json"
 # API Gateway HTTP APIs refuse payloads above 10 MB before any Lambda runs.
 MAX_GATEWAY_PAYLOAD = 10 * 1024 * 1024
 LOCAL_AMPLITUDE_KEY = "local-amplitude-key"
+# The raw archive's bucket (template.yaml): the operators' commands read it, Firehose writes it.
+ARCHIVE_BUCKET = "ArchiveBucket"
 _REGION = "us-east-1"
 # Locally a failed batch item comes back after this many seconds instead of the full
 # visibility timeout, so a developer sees redrive behaviour in seconds, not minutes.
@@ -175,6 +177,8 @@ class LocalStack:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._saved_environ: dict[str, str] | None = None
+        # Variables the stack sets for the operators' commands in its process only, not for functions.
+        self._operator_variables: set[str] = set()
         # What the stack itself decides for every function (the local Amplitude, resource names).
         self._local_environment: dict[str, str] = {}
         # Variables for one function only, by logical id, over everything else (tests).
@@ -256,8 +260,12 @@ class LocalStack:
         # token to give every route (restored with the rest of the environment at stop).
         for name in _SHARED_TOKEN_VARIABLES:
             os.environ.pop(name, None)
-        os.environ.update({**template_environment, **local_environment})
+        # The operators' commands run beside the stack (replay, dlq replay, forget) find its archive
+        # bucket as they would with the stack's outputs; no function gets it (Firehose writes it).
+        operators = {"RELAY_ARCHIVE_BUCKET": physical_ids[ARCHIVE_BUCKET]} if ARCHIVE_BUCKET in physical_ids else {}
+        os.environ.update({**template_environment, **local_environment, **operators})
         self._local_environment = local_environment
+        self._operator_variables = set(operators)
         reset_runtime()
 
         # Load every function now, as Lambda's init would: a broken handler or mapping file fails
@@ -567,6 +575,7 @@ class LocalStack:
         stack decides."""
         shell = self._saved_environ or {}
         others = {name for name in self.template.environment if name not in self.template.global_environment}
+        others |= self._operator_variables - set(shell)
         inherited = {name: value for name, value in os.environ.items() if name not in others or name in shell}
         own = self._resolved(function.own_environment)
         extra = self._function_environments.get(function.logical_id, {})

@@ -184,10 +184,13 @@ def _event_properties(fields: Fields, ad_revenue: bool) -> dict[str, PropertyVal
 
 
 def _is_skan(fields: Fields) -> bool:
+    """A SKAdNetwork message: its own event names or fields, and none of a device's or user's ids
+    (a postback that has them is mapped as one, whatever else it carries)."""
     event_name = clean_text(fields.get("event_name")) or ""
-    return event_name.lower().startswith("af_skad_") or any(
+    skan = event_name.lower().startswith("af_skad_") or any(
         clean_text(fields.get(key)) is not None for key in _SKAN_KEYS
     )
+    return skan and not (_device_ids(fields).model_dump(exclude_none=True) or fields.text("customer_user_id"))
 
 
 def parse(raw: RawPostback) -> Postback:

@@ -23,7 +23,6 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from ipaddress import ip_address
-from itertools import pairwise
 from typing import Any
 
 from ..ids import clean_text
@@ -35,7 +34,10 @@ _NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 # Words of a key name that say it holds a credential or an identifier (split at "_", "-", ".", "~",
 # "$", case changes): `tracker_token`, `api_key`, `fb_install_referrer_ad_id` is an ad's id, not
 # a device's, so "id" alone is no such word.
-_SECRET_WORDS = frozenset({"token", "secret", "signature", "sig", "password", "passwd", "auth", "key", "apikey"})
+_SECRET_WORDS = frozenset(
+    {"token", "secret", "signature", "sig", "password", "passwd", "pwd", "auth", "key", "apikey", "jwt", "bearer"}
+    | {"credential", "credentials"}
+)
 _ID_WORDS = frozenset(
     {
         "idfa",
@@ -51,33 +53,36 @@ _ID_WORDS = frozenset(
         "imei",
         "meid",
         "udid",
+        "uid",
         "asid",
         "mac",
         "email",
+        "em",
         "phone",
         "msisdn",
+        # Ad click ids: they single out the click, hence the person (Google, Meta, TikTok, Microsoft).
+        "gclid",
+        "fbclid",
+        "ttclid",
+        "msclkid",
+        "gbraid",
+        "wbraid",
     }
 )
-# Word pairs naming an identifier: android_id, device_id, user_id, advertising_id, app_set_id...
-_ID_PAIRS = frozenset(
-    {
-        ("android", "id"),
-        ("device", "id"),
-        ("user", "id"),
-        ("customer", "id"),
-        ("advertising", "id"),
-        ("advertiser", "id"),
-        ("set", "id"),
-        ("installation", "id"),
-        ("appsflyer", "id"),
-        ("singular", "id"),
-        ("branch", "id"),
-        ("developer", "identity"),
-    }
+# A key whose words, joined, hold one of these names an identifier: user_id, userId, userid,
+# custom_user_id_2, device_id, customerid, advertising_id, android_id, app_set_id, player_id,
+# account_id, click_id...
+_ID_NAMES = re.compile(
+    r"(user|device|customer|advertising|advertiser|android|appset|player|account|member|install|installation"
+    r"|click|session|appsflyer|singular|kochava|branch)id|developeridentity"
 )
-_DEVICE_ID_VALUE = re.compile(
-    r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}|[0-9a-f]{16}|[0-9a-f]{32}", re.IGNORECASE
-)
+_UUID = re.compile(r"[0-9a-f]{8}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{4}-?[0-9a-f]{12}", re.IGNORECASE)
+_HEX_RUN = re.compile(r"[0-9a-f]{16,}", re.IGNORECASE)  # hashed ids and Android ids
+_IPV4 = re.compile(r"(?<![\d.])\d{1,3}(?:\.\d{1,3}){3}(?![\d.])")
+_IPV6_CANDIDATE = re.compile(r"[0-9a-f:.]{3,}", re.IGNORECASE)
+_EMAIL = re.compile(r"[^\s@]+@[^\s@]+\.[^\s@]+")
+_PHONE = re.compile(r"\+?[\d\s().-]{10,}")
+_APPSFLYER_ID = re.compile(r"\d{13}-\d{7,}")
 _MAX_DEPTH = 2  # top-level keys, and the keys of their objects (Branch's touch data)
 
 
@@ -92,20 +97,31 @@ def never_passed(path: str) -> bool:
         words = _words(part)
         if network_field(part) is not None or any(word in _SECRET_WORDS or word in _ID_WORDS for word in words):
             return True
-        if any(pair in _ID_PAIRS for pair in pairwise(words)):
+        if _ID_NAMES.search("".join(words)):
             return True
     return False
 
 
 def identifying_value(text: str) -> bool:
-    """Whether text is shaped like a device id or is an IP address: never passed under any key."""
-    if _DEVICE_ID_VALUE.fullmatch(text.strip()):
+    """Whether text holds something that identifies a device or a person: a UUID (IDFA, IDFV, GAID)
+    or a run of 16+ hex digits (Android ids, hashed ids), an IP address, an e-mail address, a phone
+    number, an AppsFlyer id, or a URL with a query string (where ids travel): never passed under
+    any key."""
+    stripped = text.strip()
+    if _UUID.search(stripped) or _HEX_RUN.search(stripped) or _IPV4.search(stripped) or _EMAIL.search(stripped):
         return True
-    try:
-        ip_address(text.strip())
-    except ValueError:
-        return False
-    return True
+    if _APPSFLYER_ID.search(stripped) or ("?" in stripped and ("://" in stripped or stripped.startswith("www."))):
+        return True
+    if _PHONE.fullmatch(stripped) and sum(char.isdigit() for char in stripped) >= 10:
+        return True
+    for candidate in _IPV6_CANDIDATE.findall(stripped):
+        if candidate.count(":") >= 2:
+            try:
+                ip_address(candidate.strip(":"))
+            except ValueError:
+                continue
+            return True
+    return False
 
 
 class PassThroughError(ValueError):

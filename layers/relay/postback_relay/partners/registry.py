@@ -143,8 +143,9 @@ def find_partner(name: str) -> PartnerAdapter:
 
 
 def is_custom_network(adapter: PartnerAdapter) -> bool:
-    """Whether `adapter` is a mapping-file network's (archived through their shared stream)."""
-    return adapter.name not in coded_partners()
+    """Whether `adapter` is a mapping-file network's (archived through their shared stream), by
+    its route, whatever the file is named."""
+    return adapter.route_prefix == CUSTOM_ROUTE_PREFIX
 
 
 def canonical_name(adapter: PartnerAdapter) -> str:
