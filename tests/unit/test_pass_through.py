@@ -3,6 +3,7 @@ properties, for every coded partner and mapping-file network; ids, tokens and IP
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from postback_relay.partners.custom.schema import MappingError
 from postback_relay.partners.pass_through import PassThrough, PassThroughError, is_mapped, never_passed
 from postback_relay.partners.registry import coded_partners
 from tests.unit.partner_cases import load
+from tests.unit.template_document import parameter
 
 IDFA = "A7071198-3848-40A5-B3D0-94578D9B1234"
 
@@ -344,3 +346,17 @@ def test_a_mapping_files_pass_through_needs_an_allow_list(tmp_path: Path) -> Non
     path.write_text(NETWORK_FILE.replace("  allow: [sub_*, creative_size]\n", ""))
     with pytest.raises(MappingError, match=r"pass_through\.allow"):
         load_mapping(path)
+
+
+@pytest.mark.parametrize("partner", ["AppsFlyer", "Adjust", "Branch", "Kochava", "Singular", "Tenjin"])
+def test_the_template_refuses_at_deploy_what_would_fail_the_cold_start(partner: str) -> None:
+    """<Partner>PassThrough's AllowedPattern: a deploy with rules the function could not use is
+    refused by CloudFormation, rather than every postback answered 5xx after it."""
+    pattern = re.compile(parameter(f"{partner}PassThrough")["AllowedPattern"])
+    for usable in ("", "level", "*", "level,ad_*,!debug_*", "level, !debug_*", "~tags,last_attributed_touch_data.*"):
+        PassThrough.parse(usable)
+        assert pattern.fullmatch(usable), usable
+    for unusable in ("!debug_*", "level,!", "level, ! ", "!"):
+        with pytest.raises(PassThroughError):
+            PassThrough.parse(unusable)
+        assert not pattern.fullmatch(unusable), unusable

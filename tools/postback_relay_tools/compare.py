@@ -28,6 +28,7 @@ from typing import Any, Literal
 
 from postback_relay.archive import Archive, ArchivedPostback
 from postback_relay.core import replan
+from postback_relay.errors import NotForwarded
 from postback_relay.mapping import amplitude_device_id
 from postback_relay.models.amplitude import AmplitudeCall
 from postback_relay.models.postback import Kind, Postback
@@ -114,6 +115,8 @@ class Tally:
     shadowed: int = 0
     erased: int = 0
     undeliverable: int = 0
+    # SKAdNetwork postbacks: answered not_forwarded, never sent, nothing to compare.
+    not_forwarded: int = 0
     in_app_events: int = 0
 
 
@@ -130,6 +133,9 @@ def remapped(
         postback, calls = replanned.postback, replanned.calls
         if erasures is not None and erasures.covers_archived(item, postback):
             tally.erased += 1
+            continue
+        if isinstance(replanned.refusal, NotForwarded):
+            tally.not_forwarded += 1
             continue
         if postback is None or not calls:
             tally.undeliverable += 1
@@ -342,6 +348,7 @@ class PartnerComparison:
             "shadowed": self.tally.shadowed,
             "erased": self.tally.erased,
             "undeliverable": self.tally.undeliverable,
+            "not_forwarded": self.tally.not_forwarded,
             "in_app_events": self.tally.in_app_events,
             "users": self.users,
             "compared": self.compared,
@@ -387,7 +394,12 @@ class PartnerComparison:
             lines.append(f"  not compared          {s['not_compared']}  (over --max-users; a stable sample was)")
         skipped = [
             f"{s[k]} {label}"
-            for k, label in (("erased", "erased"), ("undeliverable", "undeliverable"), ("in_app_events", "in-app"))
+            for k, label in (
+                ("erased", "erased"),
+                ("undeliverable", "undeliverable"),
+                ("not_forwarded", "not forwarded (SKAdNetwork)"),
+                ("in_app_events", "in-app"),
+            )
             if s[k]
         ]
         if skipped:
