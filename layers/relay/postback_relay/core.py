@@ -18,7 +18,7 @@ from .delivery import Delivery, Settled, Status
 from .errors import ConfigurationError, NotForwarded, RelayError
 from .idempotency import Idempotency, NoIdempotency
 from .inbound import TOKEN_PARAM
-from .mapping import mapped_property_names, to_amplitude_calls
+from .mapping import to_amplitude_calls
 from .models.amplitude import AmplitudeCall, Endpoint
 from .models.postback import Postback, raw_postback_key
 from .observability import count, logger
@@ -74,7 +74,7 @@ def parse(adapter: PartnerAdapter, raw: RawPostback) -> Postback:
     room = MAX_EVENT_PROPERTIES - len(postback.event_properties)
     passed = adapter.pass_through.properties(raw, adapter.mapped_keys, adapter.convention.label, room)
     # Never a name the mapping writes itself ("[adjust] network" from an unmapped raw `network`).
-    written = mapped_property_names(adapter.convention)
+    written = adapter.convention.written_names
     passed = {name: value for name, value in passed.items() if name not in written}
     if not passed:
         return postback

@@ -45,17 +45,6 @@ def campaign_properties(postback: Postback, convention: Convention) -> dict[str,
     }
 
 
-def mapped_property_names(convention: Convention) -> frozenset[str]:
-    """Every event or user property name the mapping writes under the partner's label."""
-    names = {convention.property_name(field) for field in convention.properties}
-    names |= {convention.initial_property_name(field) for field in convention.properties}
-    return frozenset({*names, _revenue_usd_name(convention)})
-
-
-def _revenue_usd_name(convention: Convention) -> str:
-    return f"{convention.label} revenue usd"
-
-
 def _initial_properties(postback: Postback, convention: Convention) -> dict[str, Any]:
     return {
         convention.initial_property_name(name): value
@@ -127,7 +116,7 @@ def _in_app_event(postback: Postback, convention: Convention, insert_id: str) ->
     amount = float(revenue.amount) if revenue else None
     properties: dict[str, Any] = {**campaign_properties(postback, convention), **postback.event_properties}
     if revenue and revenue.amount_usd is not None:
-        properties[_revenue_usd_name(convention)] = float(revenue.amount_usd)
+        properties[convention.revenue_usd_name] = float(revenue.amount_usd)
     return HttpApiEvent(
         event_type=convention.event_type(postback.kind, postback.event_name),
         user_id=postback.user_id,

@@ -63,12 +63,17 @@ def archive_hash_key() -> str | None:
 
 
 # -- the archive's IP and user-agent fields ------------------------------------------------------
+def key_words(name: str) -> list[str]:
+    """A field name's words, lower case: `sourceIp` → ["source", "ip"], `tracker_token` → ["tracker", "token"]."""
+    return [word for word in _NOT_ALNUM.split(_CAMEL.sub(r"\1_\2", name).lower()) if word]
+
+
 def network_field(name: str) -> str | None:
     """ "ip" or "user_agent" when a field's name says it holds one, else None.
 
     By words, so `ip`, `ip_address`, `sourceIp`, `device_ip`, `x_forwarded_for`, `user_agent`,
     `userAgent`, `device_ua`, `ua` are found and `zip`, `ship`, `ipad_model` are not."""
-    words = [word for word in _NOT_ALNUM.split(_CAMEL.sub(r"\1_\2", name).lower()) if word]
+    words = key_words(name)
     joined = "".join(words)
     if any(word in _IP_WORDS for word in words) or joined in _IP_JOINED:
         return "ip"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..models.amplitude import MAX_STRING
@@ -44,6 +45,17 @@ class Convention:
 
     def initial_property_name(self, field_name: str) -> str:
         return f"{self.label} {self.initial_prefix}{self.properties[field_name]}"
+
+    @property
+    def revenue_usd_name(self) -> str:
+        return f"{self.label} revenue usd"
+
+    @cached_property
+    def written_names(self) -> frozenset[str]:
+        """Every property name the mapping writes under the label (pass-through never takes one)."""
+        names = {self.property_name(name) for name in self.properties}
+        names |= {self.initial_property_name(name) for name in self.properties}
+        return frozenset({*names, self.revenue_usd_name})
 
 
 # The attribution event names of partners without Amplitude-native names ("[Branch] Install").

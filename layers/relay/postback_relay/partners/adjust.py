@@ -351,7 +351,7 @@ def parse(raw: RawPostback) -> Postback:
         install_time_ms=install_time_ms,
         is_organic=is_organic,
         campaign=_campaign(fields, is_organic),
-        revenue=(as_ad_revenue(_revenue(fields)) if ad_revenue else _revenue(fields)) if in_app else None,
+        revenue=as_ad_revenue(_revenue(fields), ad_revenue) if in_app else None,
         device=fields.device(
             os_version=("os_version",),
             model=("device_name",),

@@ -231,7 +231,7 @@ def parse(raw: RawPostback) -> Postback:
             touch_time_ms=_time_ms(fields, "attributed_touch_time"),
             **fields.texts(_CAMPAIGN_KEYS),
         ),
-        revenue=(as_ad_revenue(_revenue(fields)) if ad_revenue else _revenue(fields)) if in_app else None,
+        revenue=as_ad_revenue(_revenue(fields), ad_revenue) if in_app else None,
         device=fields.device(
             os_version=("os_version",),
             model=("device_model", "device_type"),

@@ -295,7 +295,7 @@ def parse(raw: RawPostback) -> Postback:
         install_time_ms=install_time_ms,
         is_organic=is_organic,
         campaign=_campaign(body, touch, is_organic),
-        revenue=(as_ad_revenue(_revenue(event_data)) if ad_revenue else _revenue(event_data)) if in_app else None,
+        revenue=as_ad_revenue(_revenue(event_data), ad_revenue) if in_app else None,
         device=user.device(
             os_version=("os_version",),
             model=("model",),

@@ -169,9 +169,9 @@ def first_ad_properties(sources: Sequence[Fields], keys_by_property: Mapping[str
     return ad_properties(texts)
 
 
-def as_ad_revenue(found: Revenue | None) -> Revenue | None:
-    """`found` (an ad revenue event's revenue) typed AD_REVENUE_TYPE."""
-    return found.model_copy(update={"revenue_type": AD_REVENUE_TYPE}) if found is not None else None
+def as_ad_revenue(found: Revenue | None, ad_revenue: bool = True) -> Revenue | None:
+    """`found` typed AD_REVENUE_TYPE when it is an ad revenue event's (`ad_revenue`)."""
+    return found.model_copy(update={"revenue_type": AD_REVENUE_TYPE}) if found is not None and ad_revenue else found
 
 
 def infer_platform(ids: DeviceIds) -> Platform | None:

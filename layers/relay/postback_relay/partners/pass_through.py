@@ -26,11 +26,9 @@ from ipaddress import ip_address
 from typing import Any
 
 from ..ids import clean_text
-from ..privacy import network_field
+from ..privacy import key_words, network_field
 from .fields import MAX_EVENT_PROPERTIES, MAX_PROPERTY_KEY, MAX_TEXT, Property
 
-_CAMEL = re.compile(r"([a-z0-9])([A-Z])")
-_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 # Words of a key name that say it holds a credential or an identifier (split at "_", "-", ".", "~",
 # "$", case changes): `tracker_token`, `api_key`, `fb_install_referrer_ad_id` is an ad's id, not
 # a device's, so "id" alone is no such word.
@@ -86,15 +84,11 @@ _APPSFLYER_ID = re.compile(r"\d{13}-\d{7,}")
 _MAX_DEPTH = 2  # top-level keys, and the keys of their objects (Branch's touch data)
 
 
-def _words(name: str) -> list[str]:
-    return [word for word in _NOT_ALNUM.split(_CAMEL.sub(r"\1_\2", name).lower()) if word]
-
-
 def never_passed(path: str) -> bool:
     """Whether a key (any part of its dotted path) names a credential, an identifier, an IP
     address or a user agent: such keys are never passed, whatever the rules allow."""
     for part in path.split("."):
-        words = _words(part)
+        words = key_words(part)
         if network_field(part) is not None or any(word in _SECRET_WORDS or word in _ID_WORDS for word in words):
             return True
         if _ID_NAMES.search("".join(words)):
